@@ -1,0 +1,356 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Cython binding of the C core: start/stop the sampler, drain the ring, resolve code objects.
+
+Everything here runs with the GIL. The drain turns ring records into interned frames and stacks
+and appends one row per sample to growable C columns; aether_native.sampler turns those into an
+aether_perf.Profile. Code-object lifetime: every code object the drain resolves is kept alive
+(``_code_refs``) until the session's data is taken, so its address cannot be reused meanwhile;
+code objects that die before the drain sees them were rewritten into tombstones by codehook.c.
+"""
+
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.mem cimport PyMem_RawFree, PyMem_RawRealloc
+from cpython.ref cimport PyObject
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t, uintptr_t
+from libc.string cimport memcpy
+
+cdef extern from "Python.h":
+    ctypedef struct PyCodeObject
+    int PyCode_Addr2Line(PyCodeObject *code, int byte_offset)
+
+cdef extern from "ring.h":
+    ctypedef struct ae_frame_t:
+        uintptr_t code
+        int32_t lasti
+    ctypedef struct ae_record_t:
+        uint32_t size
+        uint64_t time_ns
+        uint64_t weight_ns
+        int32_t tid
+        uint16_t depth
+        uint8_t flags
+        ae_frame_t frames[1]
+    ctypedef struct ae_ring_t:
+        uint64_t size
+    int AE_REC_SAMPLE
+    int AE_REC_IDLE
+    ae_record_t *ae_ring_peek(ae_ring_t *ring, uint64_t *pos) nogil
+    void ae_ring_release(ae_ring_t *ring, uint64_t upto) nogil
+    uint32_t ae_record_state(ae_record_t *rec) nogil
+    uint64_t ae_ring_tail(ae_ring_t *ring) nogil
+
+cdef extern from "state.h":
+    int AE_MODE_CPU
+    int AE_MODE_WALL
+    int AE_MAX_DEPTH
+
+cdef extern from "sampler.h":
+    ctypedef struct ae_config_t:
+        int mode
+        uint64_t interval_ns
+        int max_depth
+        int signo
+        uint64_t ring_bytes
+    ctypedef struct ae_stats_t:
+        uint64_t ticks, late_ticks, signals_sent, signals_failed, idle_records, foreign_signals
+        uint64_t stale_signals, no_thread_state, lost_weight_ns, threads_seen, threads_untracked
+        uint64_t records_written, records_dropped
+    int ae_sampler_start(const ae_config_t *config)
+    int ae_sampler_stop() nogil
+    int ae_sampler_running()
+    ae_ring_t *ae_sampler_ring()
+    void ae_sampler_stats(ae_stats_t *out)
+    int ae_sampler_exclude(int tid)
+    void ae_sampler_unexclude(int tid)
+    uint64_t ae_sampler_start_ns()
+    uint64_t ae_clock_ns()
+    int ae_current_tid()
+
+cdef extern from "codehook.h":
+    int ae_codehook_install(ae_ring_t *ring) except -1
+    void ae_codehook_uninstall()
+    size_t ae_tomb_count()
+    int ae_tomb_get(size_t index, PyObject **qualname, PyObject **filename, int *first_line)
+    void ae_tomb_clear()
+    uint64_t ae_codehook_rescued()
+
+MODE_CPU = AE_MODE_CPU
+MODE_WALL = AE_MODE_WALL
+MAX_DEPTH = AE_MAX_DEPTH
+
+UNKNOWN_FRAME = ("<unknown>", "", 0, 0)
+
+
+cdef class _Column:
+    """A growable array of fixed-size items in raw memory (no Python objects per row)."""
+    cdef char *data
+    cdef size_t itemsize, length, capacity
+
+    def __cinit__(self, size_t itemsize):
+        self.itemsize = itemsize
+
+    def __dealloc__(self):
+        PyMem_RawFree(self.data)
+
+    cdef int grow(self) except -1:
+        cdef size_t capacity = self.capacity * 2 if self.capacity else 4096
+        cdef char *data = <char *>PyMem_RawRealloc(self.data, capacity * self.itemsize)
+        if data == NULL:
+            raise MemoryError()
+        self.data = data
+        self.capacity = capacity
+        return 0
+
+    cdef inline int append(self, const void *item) except -1:
+        if self.length == self.capacity:
+            self.grow()
+        memcpy(self.data + self.length * self.itemsize, item, self.itemsize)
+        self.length += 1
+        return 0
+
+    cdef bytes take(self):
+        cdef bytes out = PyBytes_FromStringAndSize(self.data, self.length * self.itemsize)
+        self.length = 0
+        return out
+
+
+cdef class Session:
+    """One recording session of the C sampler. Only one may run at a time (the C core is
+    process-wide); ``start`` raises OSError(EBUSY) otherwise."""
+
+    cdef dict _code_refs      # code address -> code object: keeps resolved code objects alive
+    cdef dict _frame_by_pc    # (code address, lasti) -> frame index
+    cdef dict _frame_by_key   # (qualname, filename, line, first_line) -> frame index
+    cdef list _frames         # frame index -> (qualname, filename, line, first_line)
+    cdef dict _stack_by_raw   # raw ring bytes of a stack -> stack index
+    cdef dict _stack_by_ids   # tuple of frame indices (root first) -> stack index
+    cdef list _stacks
+    cdef dict _last_stack     # tid -> stack index of its latest sample (for IDLE records)
+    cdef set _tids
+    cdef _Column _c_stack, _c_tid, _c_time, _c_weight, _c_flags
+    cdef bint _draining
+    cdef uint64_t _start_ns
+    cdef public object running
+
+    def __cinit__(self):
+        self._c_stack = _Column(4)
+        self._c_tid = _Column(8)
+        self._c_time = _Column(8)
+        self._c_weight = _Column(8)
+        self._c_flags = _Column(1)
+        self._reset()
+        self.running = False
+
+    cdef _reset(self):
+        self._code_refs = {}
+        self._frame_by_pc = {}
+        self._frame_by_key = {}
+        self._frames = []
+        self._stack_by_raw = {}
+        self._stack_by_ids = {}
+        self._stacks = []
+        self._last_stack = {}
+        self._tids = set()
+
+    def start(self, int mode, uint64_t interval_ns, int max_depth, int signo, uint64_t ring_bytes):
+        cdef ae_config_t config
+        if ae_sampler_running():
+            raise OSError(16, "another sampler is already running in this process")
+        self._reset()
+        ae_tomb_clear()
+        config.mode = mode
+        config.interval_ns = interval_ns
+        config.max_depth = max_depth
+        config.signo = signo
+        config.ring_bytes = ring_bytes
+        # The hook must watch the ring before the first sample can name a code object.
+        ae_codehook_install(ae_sampler_ring())
+        cdef int err = ae_sampler_start(&config)
+        if err != 0:
+            ae_codehook_uninstall()
+            raise OSError(-err, "cannot start the sampler: " + __import__("os").strerror(-err))
+        self._start_ns = ae_sampler_start_ns()
+        self.running = True
+
+    def stop(self):
+        """Stop the sampler thread and wait for in-flight handlers; the caller drains after."""
+        cdef int err
+        with nogil:
+            err = ae_sampler_stop()
+        self.running = False
+        if err != 0:
+            raise OSError(-err, "the sampler was not running")
+
+    def finish(self):
+        """After the final drain: stop watching code deaths."""
+        ae_codehook_uninstall()
+
+    cdef Py_ssize_t _intern_frame(self, tuple key) except -1:
+        cdef object index = self._frame_by_key.get(key)
+        if index is None:
+            index = len(self._frames)
+            self._frames.append(key)
+            self._frame_by_key[key] = index
+        return index
+
+    cdef Py_ssize_t _resolve(self, ae_frame_t *frame) except -1:
+        # Read the entry afresh: a code-death hook may have rewritten it since the record was
+        # first looked at (any allocation below may run the GC, which may free code objects).
+        cdef uintptr_t address = frame.code
+        cdef int32_t lasti = frame.lasti
+        cdef PyObject *qualname
+        cdef PyObject *filename
+        cdef int first_line
+        if address & 1:
+            if ae_tomb_get(address >> 1, &qualname, &filename, &first_line) != 0:
+                return self._intern_frame(UNKNOWN_FRAME)
+            return self._intern_frame((<object>qualname, <object>filename, lasti, first_line))
+        # PyLong keys are not GC-tracked: creating them cannot free the code object before we
+        # hold it. Once held (here, or in an earlier drain), it stays alive for the session.
+        cdef object key = address
+        cdef object code = self._code_refs.get(key)
+        if code is None:
+            code = <object><PyObject *>address
+            self._code_refs[key] = code
+        pc = (address, lasti)
+        cdef object index = self._frame_by_pc.get(pc)
+        if index is None:
+            line = PyCode_Addr2Line(<PyCodeObject *><PyObject *>code, lasti * 2)
+            index = self._intern_frame((code.co_qualname, code.co_filename, line, code.co_firstlineno))
+            self._frame_by_pc[pc] = index
+        return index
+
+    cdef Py_ssize_t _stack_of(self, ae_record_t *rec) except -1:
+        cdef Py_ssize_t depth = rec.depth
+        cdef bytes raw = PyBytes_FromStringAndSize(<char *>rec.frames, depth * sizeof(ae_frame_t))
+        cdef object index = self._stack_by_raw.get(raw)
+        if index is not None:
+            return index
+        cdef list ids = [0] * depth
+        cdef Py_ssize_t i
+        for i in range(depth):
+            ids[depth - 1 - i] = self._resolve(&rec.frames[i])
+        cdef tuple stack = tuple(ids)
+        index = self._stack_by_ids.get(stack)
+        if index is None:
+            index = len(self._stacks)
+            self._stacks.append(stack)
+            self._stack_by_ids[stack] = index
+        # Key by the entries as they are now: every address in them is held or a tombstone,
+        # so the same bytes can never later stand for another function.
+        raw = PyBytes_FromStringAndSize(<char *>rec.frames, depth * sizeof(ae_frame_t))
+        self._stack_by_raw[raw] = index
+        return index
+
+    def drain(self):
+        """Consume every published record; returns how many samples were added."""
+        if self._draining:
+            return 0
+        self._draining = True
+        cdef ae_ring_t *ring = ae_sampler_ring()
+        cdef uint64_t pos = ae_ring_tail(ring)
+        cdef ae_record_t *rec
+        cdef int32_t stack
+        cdef int64_t value
+        cdef uint8_t flags
+        cdef Py_ssize_t added = 0
+        try:
+            while True:
+                rec = ae_ring_peek(ring, &pos)
+                if rec == NULL:
+                    break
+                if ae_record_state(rec) == AE_REC_SAMPLE:
+                    stack = <int32_t>self._stack_of(rec)
+                    self._last_stack[rec.tid] = stack
+                else:  # AE_REC_IDLE: the thread has not run since its previous sample
+                    stack = <int32_t>self._last_stack.get(rec.tid, self._empty_stack())
+                if rec.tid not in self._tids:
+                    self._tids.add(rec.tid)
+                self._c_stack.append(&stack)
+                value = rec.tid
+                self._c_tid.append(&value)
+                value = <int64_t>(rec.time_ns - self._start_ns)
+                self._c_time.append(&value)
+                value = <int64_t>rec.weight_ns
+                self._c_weight.append(&value)
+                flags = rec.flags
+                self._c_flags.append(&flags)
+                added += 1
+                pos += rec.size
+            ae_ring_release(ring, pos)
+        finally:
+            self._draining = False
+        return added
+
+    cdef Py_ssize_t _empty_stack(self) except -1:
+        cdef tuple empty = ()
+        index = self._stack_by_ids.get(empty)
+        if index is None:
+            index = len(self._stacks)
+            self._stacks.append(empty)
+            self._stack_by_ids[empty] = index
+        return index
+
+    def thread_ids(self):
+        return set(self._tids)
+
+    def take(self):
+        """Hand over everything recorded and release the code objects held for the session.
+
+        Returns (frames, stacks, columns) where frames are (qualname, filename, line,
+        first_line) tuples, stacks tuples of frame indices (root first), and columns a dict of
+        raw little-endian bytes: stack int32, tid/time_ns/weight_ns int64, flags uint8."""
+        columns = {
+            "stack": self._c_stack.take(),
+            "tid": self._c_tid.take(),
+            "time_ns": self._c_time.take(),
+            "weight_ns": self._c_weight.take(),
+            "flags": self._c_flags.take(),
+        }
+        frames, stacks = self._frames, self._stacks
+        self._reset()
+        ae_tomb_clear()
+        return frames, stacks, columns
+
+
+def stats():
+    """The C core's counters for the current (or last) session."""
+    cdef ae_stats_t s
+    ae_sampler_stats(&s)
+    return {
+        "ticks": s.ticks,
+        "late_ticks": s.late_ticks,
+        "signals_sent": s.signals_sent,
+        "signals_failed": s.signals_failed,
+        "idle_records": s.idle_records,
+        "foreign_signals": s.foreign_signals,
+        "stale_signals": s.stale_signals,
+        "no_thread_state": s.no_thread_state,
+        "lost_weight_ns": s.lost_weight_ns,
+        "threads_seen": s.threads_seen,
+        "threads_untracked": s.threads_untracked,
+        "records_written": s.records_written,
+        "records_dropped": s.records_dropped,
+        "code_objects_rescued": ae_codehook_rescued(),
+    }
+
+
+def exclude_current_thread():
+    """Never sample the calling thread (the drain thread: its work is ours, not the program's)."""
+    cdef int tid = ae_current_tid()
+    if ae_sampler_exclude(tid) != 0:
+        raise OSError(28, "too many excluded threads")
+    return tid
+
+
+def unexclude_thread(int tid):
+    ae_sampler_unexclude(tid)
+
+
+def running():
+    return bool(ae_sampler_running())
+
+
+def clock_ns():
+    """CLOCK_MONOTONIC in ns, the clock sample times are taken on."""
+    return ae_clock_ns()

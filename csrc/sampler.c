@@ -1,0 +1,462 @@
+/* sampler.c - the sampler thread: who gets a signal, when, and with what weight.
+ *
+ * CPU timers tick at the kernel's HZ (250 Hz here), so they cannot drive 1 kHz sampling. Instead
+ * one thread sleeps to absolute deadlines (clock_nanosleep TIMER_ABSTIME, hrtimer-backed) and on
+ * every tick reads each thread's CPU clock:
+ *   cpu mode:  a thread that ran since its last sample is signalled; the CPU time it used is
+ *              added to its pending weight, which the handler takes, so summed weights equal the
+ *              threads' CPU time whatever the achieved rate;
+ *   wall mode: every thread gets the wall time since its last sample; a thread that ran is
+ *              signalled, one that did not is not woken - the sampler writes an IDLE record and
+ *              the drain repeats that thread's previous stack (it cannot have changed without CPU).
+ * Threads are found by scanning /proc/self/task every few milliseconds, so threads started after
+ * start() are sampled too and exited ones are forgotten.
+ */
+#define _GNU_SOURCE
+#include "sampler.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "state.h"
+
+ae_state_t ae_state;
+
+/* How often /proc/self/task is re-read: new threads wait at most this long for their first
+ * sample, but their CPU time from birth is still counted (their baseline is zero). */
+#define AE_SCAN_PERIOD_NS 10000000ull
+/* CPU a thread may use after our handler returned (sigreturn, restarting its syscall) without
+ * counting as "ran": below this, signalling it again would only sample our own footprint. */
+#define AE_HANDLER_SLACK_NS 20000ull
+
+static uint64_t rng_state;
+
+static uint64_t next_random(void)
+{
+    /* xorshift64*: cheap, good enough to decorrelate ticks from periodic program behaviour. */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545F4914F6CDD1Dull;
+}
+
+uint64_t ae_clock_ns(void)
+{
+    return ae_now_ns();
+}
+
+int ae_current_tid(void)
+{
+    return ae_gettid();
+}
+
+/* The CPU clock of any thread of this process, by kernel tid: MAKE_THREAD_CPUCLOCK(tid,
+ * CPUCLOCK_SCHED) from the kernel's posix-timers.h. Unlike pthread_getcpuclockid it needs no
+ * pthread_t, so it works for threads we did not create and fails cleanly (EINVAL) once the
+ * thread is gone. */
+static int thread_cpu_ns(int tid, uint64_t *out)
+{
+    clockid_t clock = (clockid_t)((~(unsigned int)tid) << 3) | 6;
+    struct timespec ts;
+    if (clock_gettime(clock, &ts) != 0)
+        return -1;
+    *out = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    return 0;
+}
+
+static int is_excluded(int tid)
+{
+    if (tid == atomic_load(&ae_state.sampler_tid))
+        return 1;
+    for (int i = 0; i < AE_MAX_EXCLUDED; i++)
+        if (atomic_load(&ae_state.excluded[i]) == tid)
+            return 1;
+    return 0;
+}
+
+static void free_slot(ae_slot_t *slot)
+{
+    atomic_fetch_add(&ae_state.lost_weight_ns, atomic_exchange(&slot->pending_weight_ns, 0));
+    atomic_store(&slot->tid, 0);
+}
+
+static ae_slot_t *find_slot(int tid)
+{
+    for (uint32_t i = 0; i < ae_state.slot_hwm; i++)
+        if (atomic_load_explicit(&ae_state.slots[i].tid, memory_order_relaxed) == tid)
+            return &ae_state.slots[i];
+    return NULL;
+}
+
+static ae_slot_t *new_slot(int tid, uint64_t now, int born_after_start)
+{
+    ae_slot_t *slot = NULL;
+    for (uint32_t i = 0; i < ae_state.slot_hwm; i++) {
+        if (atomic_load_explicit(&ae_state.slots[i].tid, memory_order_relaxed) == 0) {
+            slot = &ae_state.slots[i];
+            break;
+        }
+    }
+    if (slot == NULL) {
+        if (ae_state.slot_hwm >= AE_MAX_THREADS) {
+            atomic_fetch_add(&ae_state.threads_untracked, 1);
+            return NULL;
+        }
+        slot = &ae_state.slots[ae_state.slot_hwm++];
+    }
+    uint64_t cpu = 0;
+    if (thread_cpu_ns(tid, &cpu) != 0)
+        return NULL;
+    /* A thread that existed at start() counts from its CPU clock then; one born later counts
+     * from zero, i.e. from its birth, so short-lived threads are not under-weighted. */
+    slot->last_cpu_ns = born_after_start ? 0 : cpu;
+    slot->last_wall_ns = born_after_start ? now - ae_state.interval_ns : now;
+    atomic_store(&slot->pending_weight_ns, 0);
+    atomic_store(&slot->signal_pending, 0);
+    atomic_store(&slot->handler_cpu_ns, 0);
+    atomic_store(&slot->has_stack, 0);
+    atomic_store_explicit(&slot->tid, tid, memory_order_release);
+    atomic_fetch_add(&ae_state.threads_seen, 1);
+    return slot;
+}
+
+static void scan_threads(uint64_t now, uint32_t scan, int initial)
+{
+    DIR *dir = opendir("/proc/self/task");
+    if (dir == NULL)
+        return;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL) {
+        if (entry->d_name[0] < '0' || entry->d_name[0] > '9')
+            continue;
+        int tid = atoi(entry->d_name);
+        ae_slot_t *slot = find_slot(tid);
+        if (is_excluded(tid)) {
+            if (slot != NULL)
+                free_slot(slot);
+            continue;
+        }
+        if (slot == NULL)
+            slot = new_slot(tid, now, !initial);
+        if (slot != NULL)
+            slot->seen_scan = scan;
+    }
+    closedir(dir);
+    for (uint32_t i = 0; i < ae_state.slot_hwm; i++) {
+        ae_slot_t *slot = &ae_state.slots[i];
+        if (atomic_load(&slot->tid) != 0 && slot->seen_scan != scan)
+            free_slot(slot);
+    }
+}
+
+static void send_signal(ae_slot_t *slot, uint32_t index, uint8_t flags)
+{
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    info.si_signo = ae_state.signo;
+    info.si_code = SI_QUEUE;
+    info.si_pid = ae_state.pid;
+    info.si_uid = getuid();
+    uint32_t gen = atomic_load(&ae_state.generation);
+    info.si_value.sival_ptr = (void *)(uintptr_t)AE_COOKIE(gen, flags, index);
+    atomic_store_explicit(&slot->signal_pending, 1, memory_order_release);
+    /* rt_tgsigqueueinfo rather than tgkill: the same targeted delivery, plus an si_value that
+     * carries the slot index and session, and an si_code (SI_QUEUE) nobody else's timer uses. */
+    if (syscall(SYS_rt_tgsigqueueinfo, ae_state.pid, atomic_load(&slot->tid), ae_state.signo, &info) != 0) {
+        atomic_store(&slot->signal_pending, 0);
+        atomic_fetch_add(&ae_state.signals_failed, 1);
+        if (errno == ESRCH)
+            free_slot(slot);
+        return;
+    }
+    atomic_fetch_add_explicit(&ae_state.signals_sent, 1, memory_order_relaxed);
+}
+
+static void write_idle_record(ae_slot_t *slot, uint64_t now)
+{
+    ae_record_t *rec = ae_ring_reserve(&ae_state.ring, ae_record_bytes(0));
+    uint64_t weight = atomic_exchange(&slot->pending_weight_ns, 0);
+    if (rec == NULL) {
+        atomic_fetch_add(&ae_state.lost_weight_ns, weight);
+        return;
+    }
+    rec->time_ns = now;
+    rec->weight_ns = weight;
+    rec->tid = atomic_load(&slot->tid);
+    rec->depth = 0;
+    rec->flags = AE_FLAG_IDLE;
+    ae_ring_commit(&ae_state.ring, rec, AE_REC_IDLE);
+    atomic_fetch_add_explicit(&ae_state.idle_records, 1, memory_order_relaxed);
+}
+
+static void tick(uint64_t now)
+{
+    uint64_t slack = ae_state.interval_ns / 4 < AE_HANDLER_SLACK_NS ? ae_state.interval_ns / 4 : AE_HANDLER_SLACK_NS;
+    for (uint32_t i = 0; i < ae_state.slot_hwm; i++) {
+        ae_slot_t *slot = &ae_state.slots[i];
+        int tid = atomic_load_explicit(&slot->tid, memory_order_relaxed);
+        if (tid == 0)
+            continue;
+        uint64_t cpu;
+        if (thread_cpu_ns(tid, &cpu) != 0) {
+            free_slot(slot); /* exited since the last scan */
+            continue;
+        }
+        if (cpu < slot->last_cpu_ns) /* the tid was reused by a new thread */
+            slot->last_cpu_ns = 0;
+        uint64_t since = slot->last_cpu_ns;
+        uint64_t handler_end = atomic_load_explicit(&slot->handler_cpu_ns, memory_order_relaxed);
+        if (handler_end > since && handler_end <= cpu)
+            since = handler_end;
+        int ran = cpu - since > slack;
+        uint64_t cpu_delta = cpu - slot->last_cpu_ns;
+        uint64_t wall_delta = now - slot->last_wall_ns;
+        slot->last_cpu_ns = cpu;
+        slot->last_wall_ns = now;
+        int pending = atomic_load_explicit(&slot->signal_pending, memory_order_acquire);
+
+        if (ae_state.mode == AE_MODE_CPU) {
+            uint64_t weight = atomic_fetch_add(&slot->pending_weight_ns, cpu_delta) + cpu_delta;
+            /* Sub-slack slivers accumulate until they are worth a sample of their own. */
+            if (!pending && (ran || weight >= ae_state.interval_ns))
+                send_signal(slot, i, 0);
+        } else {
+            atomic_fetch_add(&slot->pending_weight_ns, wall_delta);
+            if (pending)
+                continue; /* its handler has not run yet: the weight rides on that sample */
+            if (ran || !atomic_load_explicit(&slot->has_stack, memory_order_acquire))
+                send_signal(slot, i, ran ? 0 : AE_FLAG_IDLE);
+            else
+                write_idle_record(slot, now);
+        }
+    }
+}
+
+static void *sampler_main(void *arg)
+{
+    (void)arg;
+    /* Process-directed signals (SIGINT, SIGTERM...) must go to the program's threads, not here. */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    atomic_store(&ae_state.sampler_tid, ae_gettid());
+
+    uint64_t interval = ae_state.interval_ns;
+    uint64_t deadline = ae_state.start_ns;
+    uint64_t last_scan = ae_state.start_ns;
+    uint32_t scan = 1;
+    while (!atomic_load(&ae_state.stop_requested)) {
+        /* Uniform jitter of +-25% keeps the mean rate while breaking phase-lock with periodic
+         * work (py-spy and scalene randomise for the same reason). */
+        deadline += interval - interval / 4 + next_random() % (interval / 2 + 1);
+        uint64_t now = ae_now_ns();
+        if (deadline < now) {
+            /* We overslept (host preemption): skip the missed ticks rather than burst. The
+             * weights are measured, so nothing is lost but resolution. */
+            atomic_fetch_add(&ae_state.late_ticks, 1);
+            deadline = now;
+        } else {
+            struct timespec ts = {(time_t)(deadline / 1000000000ull), (long)(deadline % 1000000000ull)};
+            while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+            }
+            now = ae_now_ns();
+        }
+        if (atomic_load(&ae_state.stop_requested))
+            break;
+        if (atomic_load(&ae_state.paused))
+            continue;
+        if (now - last_scan >= AE_SCAN_PERIOD_NS) {
+            scan_threads(now, ++scan, 0);
+            last_scan = now;
+        }
+        tick(now);
+        atomic_fetch_add_explicit(&ae_state.ticks, 1, memory_order_relaxed);
+    }
+    return NULL;
+}
+
+/* fork(): the child has no sampler thread (threads do not survive fork), so it must not believe
+ * one runs. The parent pauses sending while fork copies the address space: a signal landing in a
+ * large clone() makes it restart (vmprof hit this). */
+static void atfork_prepare(void)
+{
+    atomic_store(&ae_state.paused, 1);
+}
+
+static void atfork_parent(void)
+{
+    atomic_store(&ae_state.paused, 0);
+}
+
+static void atfork_child(void)
+{
+    atomic_store(&ae_state.active, 0);
+    atomic_store(&ae_state.paused, 0);
+    ae_state.running = 0;
+    ae_state.pid = getpid();
+    for (int i = 0; i < AE_MAX_EXCLUDED; i++)
+        atomic_store(&ae_state.excluded[i], 0);
+}
+
+static int install_handler(int signo)
+{
+    struct sigaction current;
+    if (sigaction(signo, NULL, &current) != 0)
+        return -errno;
+    if ((current.sa_flags & SA_SIGINFO) && current.sa_sigaction == ae_signal_handler)
+        return 0;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = ae_signal_handler;
+    /* SA_RESTART: reads, writes and waits restart transparently; calls that never restart
+     * (sleeps, poll, timed socket ops) return EINTR, which CPython retries (PEP 475). */
+    action.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    if (sigaction(signo, &action, &ae_state.previous) != 0)
+        return -errno;
+    ae_state.handler_installed = 1;
+    return 0;
+}
+
+int ae_sampler_start(const ae_config_t *config)
+{
+    static int atfork_registered;
+    if (ae_state.running)
+        return -EBUSY;
+    if (config->max_depth < 1 || config->max_depth > AE_MAX_DEPTH || config->interval_ns < 1000)
+        return -EINVAL;
+    if (!atfork_registered) {
+        if (pthread_atfork(atfork_prepare, atfork_parent, atfork_child) != 0)
+            return -ENOMEM;
+        atfork_registered = 1;
+    }
+    if (ae_state.ring.base != NULL && ae_state.ring.size < config->ring_bytes)
+        ae_ring_destroy(&ae_state.ring);
+    if (ae_state.ring.base == NULL) {
+        int err = ae_ring_init(&ae_state.ring, config->ring_bytes);
+        if (err != 0)
+            return err;
+    } else {
+        ae_ring_reset(&ae_state.ring);
+    }
+
+    ae_state.pid = getpid();
+    ae_state.mode = config->mode;
+    ae_state.interval_ns = config->interval_ns;
+    ae_state.max_depth = config->max_depth;
+    int err = install_handler(config->signo);
+    if (err != 0)
+        return err;
+    ae_state.signo = config->signo;
+
+    memset(ae_state.slots, 0, sizeof ae_state.slots);
+    ae_state.slot_hwm = 0;
+    atomic_store(&ae_state.ticks, 0);
+    atomic_store(&ae_state.late_ticks, 0);
+    atomic_store(&ae_state.signals_sent, 0);
+    atomic_store(&ae_state.signals_failed, 0);
+    atomic_store(&ae_state.idle_records, 0);
+    atomic_store(&ae_state.stale_signals, 0);
+    atomic_store(&ae_state.no_thread_state, 0);
+    atomic_store(&ae_state.lost_weight_ns, 0);
+    atomic_store(&ae_state.threads_seen, 0);
+    atomic_store(&ae_state.threads_untracked, 0);
+    atomic_store(&ae_state.stop_requested, 0);
+    atomic_store(&ae_state.sampler_tid, 0);
+    atomic_fetch_add(&ae_state.generation, 1);
+
+    ae_state.start_ns = ae_now_ns();
+    rng_state = ae_state.start_ns | 1;
+    /* The threads alive now are the baseline: their CPU so far is not ours to report. */
+    scan_threads(ae_state.start_ns, 1, 1);
+    atomic_store_explicit(&ae_state.active, 1, memory_order_release);
+
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    err = pthread_create(&ae_state.thread, &attr, sampler_main, NULL);
+    pthread_attr_destroy(&attr);
+    if (err != 0) {
+        atomic_store(&ae_state.active, 0);
+        return -err;
+    }
+    ae_state.running = 1;
+    return 0;
+}
+
+int ae_sampler_stop(void)
+{
+    if (!ae_state.running)
+        return -ESRCH;
+    atomic_store(&ae_state.stop_requested, 1);
+    pthread_join(ae_state.thread, NULL);
+    atomic_store_explicit(&ae_state.active, 0, memory_order_release);
+    /* A handler that passed the `active` check may still be writing: wait it out before the
+     * final drain reads the ring. Handlers never block, so this is short. */
+    while (atomic_load_explicit(&ae_state.in_flight, memory_order_acquire) != 0)
+        sched_yield();
+    for (uint32_t i = 0; i < ae_state.slot_hwm; i++)
+        atomic_fetch_add(&ae_state.lost_weight_ns, atomic_exchange(&ae_state.slots[i].pending_weight_ns, 0));
+    ae_state.running = 0;
+    return 0;
+}
+
+int ae_sampler_running(void)
+{
+    return ae_state.running;
+}
+
+ae_ring_t *ae_sampler_ring(void)
+{
+    return &ae_state.ring;
+}
+
+uint64_t ae_sampler_start_ns(void)
+{
+    return ae_state.start_ns;
+}
+
+int ae_sampler_exclude(int tid)
+{
+    for (int i = 0; i < AE_MAX_EXCLUDED; i++) {
+        int32_t expected = 0;
+        if (atomic_load(&ae_state.excluded[i]) == tid)
+            return 0;
+        if (atomic_compare_exchange_strong(&ae_state.excluded[i], &expected, tid))
+            return 0;
+    }
+    return -ENOSPC;
+}
+
+void ae_sampler_unexclude(int tid)
+{
+    for (int i = 0; i < AE_MAX_EXCLUDED; i++) {
+        int32_t expected = tid;
+        atomic_compare_exchange_strong(&ae_state.excluded[i], &expected, 0);
+    }
+}
+
+void ae_sampler_stats(ae_stats_t *out)
+{
+    out->ticks = atomic_load(&ae_state.ticks);
+    out->late_ticks = atomic_load(&ae_state.late_ticks);
+    out->signals_sent = atomic_load(&ae_state.signals_sent);
+    out->signals_failed = atomic_load(&ae_state.signals_failed);
+    out->idle_records = atomic_load(&ae_state.idle_records);
+    out->foreign_signals = atomic_load(&ae_state.foreign_signals);
+    out->stale_signals = atomic_load(&ae_state.stale_signals);
+    out->no_thread_state = atomic_load(&ae_state.no_thread_state);
+    out->lost_weight_ns = atomic_load(&ae_state.lost_weight_ns);
+    out->threads_seen = atomic_load(&ae_state.threads_seen);
+    out->threads_untracked = atomic_load(&ae_state.threads_untracked);
+    out->records_written = atomic_load(&ae_state.ring.written);
+    out->records_dropped = atomic_load(&ae_state.ring.dropped);
+}

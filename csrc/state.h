@@ -1,0 +1,95 @@
+/* state.h - the sampler's process-wide state, shared by handler.c, sampler.c and codehook.c.
+ *
+ * Ownership: the sampler thread alone allocates and frees thread slots and writes the
+ * "sampler private" fields; the signal handler on a thread touches only that thread's slot
+ * through atomics; the drain (GIL held) reads the ring and the counters.
+ */
+#ifndef AETHER_STATE_H
+#define AETHER_STATE_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ring.h"
+
+#define AE_MAX_THREADS 1024
+#define AE_MAX_EXCLUDED 16
+#define AE_MAX_DEPTH 4096
+
+/* What the sampler passes to the handler in si_value (rt_tgsigqueueinfo): a magic tag so the
+ * handler can tell our signals from anyone else's, the session generation so a signal still
+ * queued after stop() is ignored, per-sample flags, and the thread's slot index. */
+#define AE_COOKIE_MAGIC 0xAE71ull
+#define AE_COOKIE(gen, flags, idx) \
+    ((AE_COOKIE_MAGIC << 48) | ((uint64_t)((gen) & 0xFFFF) << 32) | ((uint64_t)((flags) & 0xFF) << 24) | \
+     ((uint64_t)(idx) & 0xFFFFFF))
+#define AE_COOKIE_IS_OURS(c) (((uint64_t)(c) >> 48) == AE_COOKIE_MAGIC)
+#define AE_COOKIE_GEN(c) ((uint32_t)(((uint64_t)(c) >> 32) & 0xFFFF))
+#define AE_COOKIE_FLAGS(c) ((uint8_t)(((uint64_t)(c) >> 24) & 0xFF))
+#define AE_COOKIE_INDEX(c) ((uint32_t)((uint64_t)(c) & 0xFFFFFF))
+
+enum ae_mode { AE_MODE_CPU = 0, AE_MODE_WALL = 1 };
+
+typedef struct {
+    /* shared with the handler */
+    _Atomic int32_t tid;                /* 0 = free slot */
+    _Atomic uint64_t pending_weight_ns; /* added by the sampler, taken by the handler */
+    _Atomic uint32_t signal_pending;    /* set before sending, cleared by the handler */
+    _Atomic uint64_t handler_cpu_ns;    /* thread CPU clock when the handler last finished */
+    _Atomic uint32_t has_stack;         /* a stack of this thread is in the ring this session */
+    /* sampler-thread private */
+    uint64_t last_cpu_ns;
+    uint64_t last_wall_ns;
+    uint32_t seen_scan;
+} ae_slot_t;
+
+typedef struct {
+    ae_ring_t ring;
+    ae_slot_t slots[AE_MAX_THREADS];
+    uint32_t slot_hwm; /* slots[0..slot_hwm) may be in use; sampler thread only */
+
+    _Atomic int active;         /* handlers may record */
+    _Atomic uint32_t generation;
+    _Atomic int in_flight;      /* handlers currently running our code path */
+    _Atomic int paused;         /* fork in progress: the sampler thread sends nothing */
+    _Atomic int stop_requested;
+    int running;                /* between ae_sampler_start and ae_sampler_stop */
+
+    int signo;
+    int mode;
+    int max_depth;
+    uint64_t interval_ns;
+    uint64_t start_ns;
+    pid_t pid;
+
+    struct sigaction previous;  /* handler we replaced, chained for signals that are not ours */
+    int handler_installed;
+
+    pthread_t thread;
+    _Atomic int32_t sampler_tid;
+    _Atomic int32_t excluded[AE_MAX_EXCLUDED];
+
+    /* counters, read by the drain */
+    _Atomic uint64_t ticks;
+    _Atomic uint64_t late_ticks;
+    _Atomic uint64_t signals_sent;
+    _Atomic uint64_t signals_failed;
+    _Atomic uint64_t idle_records;
+    _Atomic uint64_t foreign_signals;
+    _Atomic uint64_t stale_signals;
+    _Atomic uint64_t no_thread_state;
+    _Atomic uint64_t lost_weight_ns;
+    _Atomic uint64_t threads_seen;
+    _Atomic uint64_t threads_untracked;
+} ae_state_t;
+
+extern ae_state_t ae_state;
+
+void ae_signal_handler(int signo, siginfo_t *info, void *ucontext);
+uint64_t ae_now_ns(void);
+int ae_gettid(void);
+
+#endif
