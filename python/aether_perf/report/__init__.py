@@ -1,0 +1,1 @@
+"""Reports: text (rich) renderers of profiles."""
