@@ -21,14 +21,15 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING
 
-import numpy as np
 from aether_perf.errors import InvalidArgument, SamplerBusyError, SamplerStateError
-from aether_perf.model import FLAG_IDLE, Frame, Profile, ProfileMeta, ThreadInfo
 from aether_perf.units import parse_duration, parse_size
 
 from aether_native import _core
+
+if TYPE_CHECKING:
+    from aether_perf.model import Profile
 
 __all__ = ["DEFAULT_SIGNAL", "MAX_INTERVAL", "MIN_INTERVAL", "MODES", "Sampler"]
 
@@ -98,12 +99,18 @@ class Sampler:
         if mode not in MODES:
             raise InvalidArgument(f"mode must be 'cpu' or 'wall', got {mode!r}")
         self.mode = mode
-        if isinstance(max_depth, bool) or not isinstance(max_depth, int) or not 1 <= max_depth <= _core.MAX_DEPTH:
-            raise InvalidArgument(f"max_depth must be an integer from 1 to {_core.MAX_DEPTH}, got {max_depth!r}")
+        if (
+            isinstance(max_depth, bool)
+            or not isinstance(max_depth, int)
+            or not 1 <= max_depth <= _core.MAX_DEPTH
+        ):
+            raise InvalidArgument(
+                f"max_depth must be an integer from 1 to {_core.MAX_DEPTH}, got {max_depth!r}"
+            )
         self.max_depth = max_depth
         self.ring_size = parse_size(ring_size, name="ring_size", minimum=64 * 1024, maximum=1 << 32)
         self.profile: Profile | None = None
-        self._session: Any = None
+        self._session: _core.Session | None = None
         self._running = False
         self._pid = 0
         self._start_wall = 0.0
@@ -171,24 +178,28 @@ class Sampler:
         global _active
         with _lock:
             if not self._running:
-                raise SamplerStateError("Sampler.stop() called but the sampler is not running; call start() first")
+                raise SamplerStateError(
+                    "Sampler.stop() called but the sampler is not running; call start() first"
+                )
             if self._pid != os.getpid():
                 self._running = False
                 raise SamplerStateError(
                     f"this Sampler was started in process {self._pid}; a forked child does not inherit it"
                 )
+            session = self._session
+            assert session is not None
             self._running = False
-            self._session.stop()
+            session.stop()
             end_ns = _core.clock_ns()
             self._stop_requested.set()
             if _thread.get_ident() != self._drain_ident:
                 self._drain_done.wait()
             with self._drain_lock:
-                self._session.drain()
-                self._name_new_threads()
-                self._session.finish()
+                session.drain()
+                self._name_new_threads(session)
+                session.finish()
             stats = _core.stats()
-            frames, stacks, columns = self._session.take()
+            frames, stacks, columns = session.take()
             self._session = None
             if _active is self:
                 _active = None
@@ -222,13 +233,13 @@ class Sampler:
                     if session is None or not session.running:
                         continue
                     session.drain()
-                    self._name_new_threads()
+                    self._name_new_threads(session)
         finally:
             _core.unexclude_thread(tid)
             self._drain_done.set()
 
-    def _name_new_threads(self) -> None:
-        unnamed = self._session.thread_ids() - self._names.keys()
+    def _name_new_threads(self, session: _core.Session) -> None:
+        unnamed = session.thread_ids() - self._names.keys()
         if unnamed:
             self._names.update(_thread_names(unnamed))
 
@@ -242,6 +253,11 @@ class Sampler:
         stats: dict[str, int],
         end_ns: int,
     ) -> Profile:
+        # numpy and the model are imported here, after sampling, not in the profiled program's
+        # startup: numpy starts BLAS threads and takes ~100 ms to import.
+        import numpy as np
+        from aether_perf.model import FLAG_IDLE, Frame, Profile, ProfileMeta, ThreadInfo
+
         tid = np.frombuffer(columns["tid"], dtype=np.int64).copy()
         stack = np.frombuffer(columns["stack"], dtype=np.int32).copy()
         time_ns = np.frombuffer(columns["time_ns"], dtype=np.int64).copy()
@@ -250,14 +266,22 @@ class Sampler:
         # Threads with no Python frames that never ran (a BLAS pool parked on a futex, say) would
         # fill a wall-mode profile with nothing but idle time: leave them out, as py-spy does.
         # Their CPU, if they used any, stays (cpu mode, or non-idle wall samples).
-        empty = np.array([len(s) == 0 for s in stacks], dtype=bool)[stack] if len(stacks) else np.ones(0, bool)
+        empty = (
+            np.array([len(s) == 0 for s in stacks], dtype=bool)[stack] if len(stacks) else np.ones(0, bool)
+        )
         quiet = empty & ((flags & FLAG_IDLE) != 0)
         keep = np.ones(len(tid), dtype=bool)
         for t in np.unique(tid[quiet]).tolist():
             rows = tid == t
             if quiet[rows].all():
                 keep &= ~rows
-        tid, stack, time_ns, weight_ns, flags = (c[keep] for c in (tid, stack, time_ns, weight_ns, flags))
+        tid, stack, time_ns, weight_ns, flags = (
+            tid[keep],
+            stack[keep],
+            time_ns[keep],
+            weight_ns[keep],
+            flags[keep],
+        )
         names = dict(self._names)
         main = threading.main_thread().native_id
         if main is not None and main in names:

@@ -13,7 +13,23 @@ from aether_perf.errors import (
     SamplerBusyError,
     SamplerStateError,
 )
-from aether_perf.model import Frame, Profile, ProfileMeta, ThreadInfo, load
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from aether_perf.model import Frame, Profile, ProfileMeta, ThreadInfo, load
+
+_MODEL_NAMES = ("Frame", "Profile", "ProfileMeta", "ThreadInfo", "load")
+
+
+def __getattr__(name: str) -> object:
+    # The model needs numpy; importing it lazily keeps `import aether_perf.errors` (which the
+    # recorder does inside the profiled program) from loading numpy and its BLAS threads there.
+    if name in _MODEL_NAMES:
+        from aether_perf import model
+
+        return getattr(model, name)
+    raise AttributeError(f"module 'aether_perf' has no attribute {name!r}")
+
 
 __all__ = [
     "AetherError",
