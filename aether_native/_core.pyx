@@ -153,6 +153,7 @@ cdef class Session:
         self._tids = set()
 
     def start(self, int mode, uint64_t interval_ns, int max_depth, int signo, uint64_t ring_bytes):
+        """Start sampling; returns the CLOCK_MONOTONIC ns that sample times count from."""
         cdef ae_config_t config
         if ae_sampler_running():
             raise OSError(16, "another sampler is already running in this process")
@@ -171,6 +172,7 @@ cdef class Session:
             raise OSError(-err, "cannot start the sampler: " + __import__("os").strerror(-err))
         self._start_ns = ae_sampler_start_ns()
         self.running = True
+        return self._start_ns
 
     def stop(self):
         """Stop the sampler thread and wait for in-flight handlers; the caller drains after."""

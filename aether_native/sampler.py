@@ -154,7 +154,8 @@ class Sampler:
             _thread.start_new_thread(self._drain_loop, (ready,))
             ready.wait()
             try:
-                session.start(mode, int(self.interval * 1e9), self.max_depth, signo, self.ring_size)
+                interval_ns = int(self.interval * 1e9)
+                start_ns = session.start(mode, interval_ns, self.max_depth, signo, self.ring_size)
             except OSError as exc:
                 self._session = None
                 self._stop_requested.set()
@@ -163,7 +164,7 @@ class Sampler:
                     raise SamplerBusyError(str(exc)) from None
                 raise
             self._start_wall = time.time()
-            self._start_ns = _core.clock_ns()
+            self._start_ns = start_ns
             self._pid = os.getpid()
             self._running = True
             self.profile = None
@@ -295,7 +296,14 @@ class Sampler:
             sample_count=len(tid),
             dropped=int(stats["records_dropped"]),
             program=" ".join(sys.argv),
-            extra={"sampler": stats, "max_depth": self.max_depth, "pid": self._pid},
+            extra={
+                "sampler": stats,
+                "max_depth": self.max_depth,
+                "pid": self._pid,
+                # time_ns counts from this CLOCK_MONOTONIC instant (time.monotonic_ns()), so
+                # spans and other events recorded on that clock line up with the samples.
+                "start_monotonic_ns": self._start_ns,
+            },
         )
         return Profile(
             [Frame(function=q, file=f, line=line, first_line=first) for q, f, line, first in frames],

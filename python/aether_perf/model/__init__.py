@@ -3,6 +3,7 @@
 from aether_perf.model.frame import FLAG_HOLDS_GIL, FLAG_IDLE, FLAG_TRUNCATED, Frame, FunctionKey, ThreadInfo
 from aether_perf.model.meta import PROFILE_MODES, ProfileMeta
 from aether_perf.model.profile import MAIN_THREAD_NAME, Profile, load
+from aether_perf.model.span import Span
 
 __all__ = [
     "FLAG_HOLDS_GIL",
@@ -14,6 +15,7 @@ __all__ = [
     "FunctionKey",
     "Profile",
     "ProfileMeta",
+    "Span",
     "ThreadInfo",
     "load",
 ]
