@@ -1,0 +1,121 @@
+"""The `aether` command (console script `aether = aether_native.cli:main`; also `python -m aether_native`).
+
+    aether profile [options] [--] script.py [args ...]     run and profile a program in-process
+    aether perf-report --input run.aprof [options]         summarise or convert a saved profile
+    aether --version
+
+Exit statuses: the target's own for `profile`; 2 for bad input (one `aether: error:` line on
+stderr, never a traceback); 1 for a failed run; 130 after Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from aether_native.cli.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    CLIError,
+    ParserExit,
+    UsageError,
+    report,
+)
+
+USAGE = """\
+usage: aether profile [options] [--] script.py [args ...]
+       aether profile [options] -m module [args ...]
+       aether profile [options] --target script.py [-- args ...]
+       aether profile --demo [-o demo.speedscope.json]
+       aether perf-report --input run.aprof [--format text|speedscope|collapsed] [--top N] [-o FILE]
+       aether --version
+
+commands:
+  profile      run a Python script or module in-process under the sampling profiler
+  perf-report  print a summary of a saved profile, or convert it
+
+'aether COMMAND --help' describes each command's options.
+"""
+
+
+def version() -> str:
+    """The installed distribution's version, else the package's own."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("aether-native")
+    except metadata.PackageNotFoundError:
+        pass
+    import aether_native
+
+    declared = getattr(aether_native, "__version__", None)
+    if isinstance(declared, str):
+        return declared
+    return _source_tree_version() or "0+unknown"
+
+
+def _source_tree_version() -> str | None:
+    """The version in pyproject.toml, when running from a source checkout that is not installed."""
+    import tomllib
+    from pathlib import Path
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    try:
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+    except (OSError, ValueError):
+        return None
+    value = project.get("version") if project.get("name") == "aether-native" else None
+    return value if isinstance(value, str) else None
+
+
+def _commands() -> dict[str, Callable[[list[str], TextIO], int]]:
+    from aether_native.cli import profile_cmd, report_cmd
+
+    return {"profile": profile_cmd.run, "perf-report": report_cmd.run}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the `aether` command with `argv` (default: sys.argv[1:]); return the exit status."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    stderr = sys.stderr
+    try:
+        return _dispatch(args, stderr)
+    except CLIError as error:
+        return report(error, stderr)
+    except ParserExit as done:
+        return done.status
+    except KeyboardInterrupt:
+        print("aether: interrupted", file=stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `aether perf-report ... -o - | head`: the reader left; stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
+        return EXIT_FAILED
+
+
+def _dispatch(args: list[str], stderr: TextIO) -> int:
+    if not args:
+        raise UsageError(
+            "no command given: use 'aether profile' or 'aether perf-report' (see 'aether --help')"
+        )
+    head, rest = args[0], args[1:]
+    if head in ("-h", "--help"):
+        sys.stdout.write(USAGE)
+        return 0
+    if head in ("-V", "--version"):
+        print(f"aether {version()}")
+        return 0
+    commands = _commands()
+    if head not in commands:
+        kind = "option" if head.startswith("-") else "command"
+        choices = ", ".join(sorted(commands))
+        raise UsageError(
+            f"unknown {kind} '{head}' (commands: {choices}; see 'aether --help')", status=EXIT_USAGE
+        )
+    return commands[head](rest, stderr)
+
+
+__all__ = ["main", "version"]

@@ -1,0 +1,83 @@
+"""Output files of the `aether` command: formats, default names, checks made before any work."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from aether_native.cli.errors import RunError, UsageError
+
+if TYPE_CHECKING:
+    from aether_perf.model import Profile
+
+PROFILE_FORMATS = ("aprof", "speedscope", "collapsed")
+
+#: The suffix a default output name gets, per format.
+SUFFIXES = {"aprof": ".aprof", "speedscope": ".speedscope.json", "collapsed": ".collapsed.txt"}
+
+#: Formats inferred from an output name's last suffix when --format is not given.
+_INFERRED = {".aprof": "aprof", ".json": "speedscope", ".txt": "collapsed", ".collapsed": "collapsed"}
+
+STDOUT = "-"
+
+
+def infer_format(output: str | None, explicit: str | None, default: str) -> str:
+    """--format if given, else the format named by the output's suffix, else `default`."""
+    if explicit is not None:
+        return explicit
+    if output is None or output == STDOUT:
+        return default
+    return _INFERRED.get(Path(output).suffix.lower(), default)
+
+
+def default_name(stem: str, fmt: str) -> str:
+    """`aether-<stem>-<pid><suffix>`, in the current directory."""
+    return f"aether-{stem}-{os.getpid()}{SUFFIXES[fmt]}"
+
+
+def check_writable(path: Path, *, protect: tuple[Path, ...] = ()) -> Path:
+    """Check, before any work is done, that `path` can be written; return it absolute.
+
+    Raises UsageError when its directory is missing or not writable, when it names a directory, or
+    when it is one of the `protect`ed files (the input profile, the target script). Overwriting an
+    earlier output is fine: every write goes to a temporary file renamed over the old one.
+    """
+    path = Path(os.path.abspath(path))
+    parent = path.parent
+    if not parent.is_dir():
+        raise UsageError(f"cannot write '{path}': directory '{parent}' does not exist")
+    if path.is_dir():
+        raise UsageError(f"cannot write '{path}': it is a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write '{path}': directory '{parent}' is not writable")
+    for other in protect:
+        if path.exists() and other.exists() and os.path.samefile(path, other):
+            raise UsageError(f"refusing to overwrite '{other}' with the output")
+    return path
+
+
+def write_profile(profile: Profile, path: Path, fmt: str) -> None:
+    """Write `profile` to `path` in `fmt` (aprof, speedscope or collapsed); atomic, as aether_perf
+    writes every file (temporary file + rename)."""
+    try:
+        if fmt == "aprof":
+            profile.save(path)
+        elif fmt == "speedscope":
+            profile.to_speedscope(path)
+        else:
+            profile.to_collapsed(path)
+    except OSError as exc:
+        raise RunError(f"cannot write '{path}': {exc.strerror or exc}") from None
+
+
+def write_export(profile: Profile, fmt: str, stream: TextIO) -> None:
+    """Write `profile` as speedscope JSON or collapsed stacks to an open text stream."""
+    if fmt == "speedscope":
+        from aether_perf.export import speedscope
+
+        speedscope.write(profile, stream)
+    else:
+        from aether_perf.export import collapsed
+
+        collapsed.write(profile, stream)

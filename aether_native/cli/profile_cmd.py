@@ -1,0 +1,284 @@
+"""`aether profile`: run a script or module in-process under the Sampler and write the profile.
+
+    aether profile [options] [--] script.py [args ...]
+    aether profile [options] -m package.module [args ...]
+    aether profile [options] --target script.py [-- args ...]
+    aether profile [options] --demo
+
+Everything after the script name or `-m MODULE` belongs to the target, as with `python`, so this
+verb splits argv itself (see `split_argv`) and gives argparse only its own options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from aether_perf.units import format_duration
+
+from aether_native.cli import outputs
+from aether_native.cli.errors import UsageError, from_exception
+from aether_native.cli.parsing import ArgumentParser, duration_arg, interval_arg, positive_int
+from aether_native.cli.recording import Recording
+from aether_native.cli.target import Outcome, Runner, Target, validate
+from aether_native.cli.trim import drop_threads, trim_runner_frames
+
+if TYPE_CHECKING:
+    from aether_perf.model import Profile
+
+    from aether_native import Sampler
+
+PROG = "aether profile"
+DEMO_MODULE = "aether_native.demo"
+USAGE = """\
+aether profile [options] [--] script.py [args ...]
+       aether profile [options] -m module [args ...]
+       aether profile [options] --target script.py [-- args ...]
+       aether profile [options] --demo"""
+
+#: Our options that take a value as the next argument (needed to find where the target starts).
+_VALUE_OPTIONS = frozenset(
+    {"--interval", "--mode", "--duration", "-o", "--output", "--format", "--top", "--target"}
+)
+
+_NOTHING = "nothing to run: give a script, -m MODULE, --target SCRIPT or --demo"
+
+
+@dataclass
+class SplitArgv:
+    """`aether profile` argv cut in two: our options, and what names the target and its arguments."""
+
+    own: list[str] = field(default_factory=list)
+    script: str | None = None
+    module: str | None = None
+    rest: list[str] = field(default_factory=list)
+    dashdash: bool = False  # `rest` came after `--` (a script, or the --target's arguments)
+
+
+def split_argv(argv: list[str]) -> SplitArgv:
+    """Split at the first `--`, `-m MODULE` or bare word; our options are the part before it."""
+    split = SplitArgv()
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            rest = argv[i + 1 :]
+            if rest[:1] == ["-m"]:  # `aether profile -- -m pkg.mod args`, as `python -m` reads
+                return _module(split, rest[1:])
+            split.dashdash, split.rest = True, rest
+            return split
+        if token == "-m":
+            return _module(split, argv[i + 1 :])
+        if token.startswith("-m") and not token.startswith("--"):
+            return _module(split, [token[2:], *argv[i + 1 :]])
+        if token in _VALUE_OPTIONS:
+            if i + 1 < len(argv):  # joined, so a value such as "-1ms" is not taken for an option
+                split.own.append(f"{token}={argv[i + 1]}")
+            else:
+                split.own.append(token)
+            i += 2
+            continue
+        if token.startswith("-") and token != "-":
+            split.own.append(token)
+            i += 1
+            continue
+        split.script, split.rest = token, argv[i + 1 :]
+        return split
+    return split
+
+
+def _module(split: SplitArgv, rest: list[str]) -> SplitArgv:
+    if not rest or not rest[0]:
+        raise UsageError(f"argument -m: expected a module name (see '{PROG} --help')")
+    split.module, split.rest = rest[0], rest[1:]
+    return split
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog=PROG,
+        allow_abbrev=False,
+        usage=USAGE,
+        description="Run a Python script or module in this process under the sampling profiler, "
+        "then write the profile and print a top-functions summary to stderr. The target keeps its "
+        "own argv, stdout and exit status.",
+    )
+    what = parser.add_argument_group("what to run (one of)")
+    what.add_argument("script", nargs="?", metavar="script.py [args ...]", help="a script and its arguments")
+    what.add_argument(
+        "-m", metavar="MODULE [args ...]", dest="module_help", help="run a module, as python -m"
+    )
+    what.add_argument("--target", metavar="SCRIPT", help="the script to run; its arguments go after --")
+    what.add_argument("--demo", action="store_true", help="run the bundled demo workload")
+    how = parser.add_argument_group("sampling")
+    how.add_argument(
+        "--interval",
+        type=interval_arg,
+        default="1ms",
+        help="time between samples, e.g. 1ms, 250us (50us to 1s; default 1ms)",
+    )
+    how.add_argument(
+        "--mode",
+        choices=("cpu", "wall"),
+        default="cpu",
+        help="cpu: time on CPU (default); wall: elapsed time, idle threads too",
+    )
+    how.add_argument(
+        "--duration",
+        type=duration_arg,
+        metavar="TIME",
+        help="stop sampling after this long (e.g. 30s); the program runs on to its end",
+    )
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="where to write the profile (default aether-<name>-<pid>.<suffix> here; "
+        "demo.speedscope.json for --demo)",
+    )
+    out.add_argument(
+        "--format",
+        choices=outputs.PROFILE_FORMATS,
+        help="aprof (reopen with perf-report), speedscope or collapsed; when not given, inferred "
+        "from -o's suffix (.aprof, .json, .txt/.collapsed), else aprof (speedscope for --demo)",
+    )
+    out.add_argument(
+        "--top", type=positive_int, default=20, metavar="N", help="functions in the summary (default 20)"
+    )
+    out.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="print neither the summary nor where the profile was written",
+    )
+    return parser
+
+
+def resolve_target(split: SplitArgv, ns: argparse.Namespace) -> Target:
+    """Decide what to run from the split argv and the parsed options; UsageError if unclear."""
+    given = [
+        name
+        for name, present in (
+            ("a script", split.script is not None or (split.dashdash and ns.target is None and split.rest)),
+            ("-m MODULE", split.module is not None),
+            ("--target", ns.target is not None),
+            ("--demo", bool(ns.demo)),
+        )
+        if present
+    ]
+    if len(given) > 1:
+        if given[:1] == ["a script"] and ns.target is not None:
+            raise UsageError(f"got both --target and a script; put the arguments for {ns.target} after '--'")
+        raise UsageError(f"give only one of {' and '.join(given)}")
+    if not given:
+        raise UsageError(_NOTHING)
+    if ns.demo:
+        if split.rest:
+            raise UsageError("--demo takes no arguments")
+        return Target("module", DEMO_MODULE)
+    if split.module is not None:
+        return Target("module", split.module, tuple(split.rest))
+    if ns.target is not None:
+        return Target("script", ns.target, tuple(split.rest))
+    if split.script is not None:
+        return Target("script", split.script, tuple(split.rest))
+    return Target("script", split.rest[0], tuple(split.rest[1:]))
+
+
+def run(argv: list[str], stderr: TextIO) -> int:
+    split = split_argv(argv)
+    ns = build_parser().parse_args(split.own)
+    target = resolve_target(split, ns)
+    demo = bool(ns.demo)
+    fmt = outputs.infer_format(ns.output, ns.format, "speedscope" if demo else "aprof")
+    if ns.output == outputs.STDOUT:
+        raise UsageError(
+            "aether profile cannot write the profile to stdout (the target owns it); give a file"
+        )
+    shown = ns.output or (f"demo{outputs.SUFFIXES[fmt]}" if demo else outputs.default_name(target.stem, fmt))
+    protect = (Path(target.name),) if target.kind == "script" else ()
+    path = outputs.check_writable(Path(shown), protect=protect)
+    validate(target)
+    sampler = _make_sampler(ns.interval, ns.mode)
+
+    pid = os.getpid()
+    with Runner(target) as runner:
+        recording = Recording(sampler, ns.duration)
+        recording.start()
+        try:
+            outcome = runner.run()
+        finally:
+            # A child the program forked and let run off the end of the script ends here, as it
+            # would under python: with its status, and without writing a profile of its own.
+            with _sigint_ignored():
+                profile = recording.finish() if os.getpid() == pid else None
+    if profile is None:
+        return outcome.status
+    profile = drop_threads(trim_runner_frames(profile), recording.own_threads)
+
+    with _sigint_ignored():
+        _flush(sys.stdout)
+        _annotate(profile, target, outcome, recording.expired)
+        outputs.write_profile(profile, path, fmt)
+        if not ns.quiet:
+            _summarise(profile, ns.top, stderr)
+            note = f"; sampling stopped after {format_duration(ns.duration)}" if recording.expired else ""
+            print(f"aether: wrote {fmt} profile to {shown} ({len(profile):,} samples{note})", file=stderr)
+            _flush(stderr)
+    return outcome.status
+
+
+def _make_sampler(interval: float, mode: str) -> Sampler:
+    from aether_native import Sampler
+
+    try:
+        return Sampler(interval=interval, mode=mode)
+    except Exception as exc:
+        raise from_exception(exc) from None
+
+
+def _annotate(profile: Profile, target: Target, outcome: Outcome, expired: bool) -> None:
+    """Record what ran and how it ended in the profile's metadata."""
+    meta = profile.meta
+    meta.program = shlex.join(target.command)
+    meta.extra["command"] = target.command
+    meta.extra["exit_status"] = outcome.status
+    if outcome.exception is not None:
+        meta.extra["exception"] = outcome.exception
+    if expired:
+        meta.extra["sampling_stopped_by_duration"] = True
+
+
+def _summarise(profile: Profile, top: int, stderr: TextIO) -> None:
+    from aether_perf.report.text import render_summary
+
+    render_summary(profile, top=top, file=stderr, color=None)
+
+
+def _flush(stream: TextIO | None) -> None:
+    with contextlib.suppress(Exception):
+        if stream is not None:
+            stream.flush()
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Once the program has ended, a second Ctrl-C must not cut stopping or writing short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
