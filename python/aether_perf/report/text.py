@@ -24,6 +24,7 @@ from aether_perf.analysis.threads import thread_order, thread_sample_counts, thr
 from aether_perf.analysis.top import top_functions
 from aether_perf.errors import InvalidArgument
 from aether_perf.model.profile import Profile
+from aether_perf.report.paths import short_path
 from aether_perf.units import format_duration
 
 __all__ = ["PLAIN_WIDTH", "make_console", "render_call_tree", "render_summary"]
@@ -151,7 +152,7 @@ def _functions_table(profile: Profile, top: int) -> Table:
             _ns(stat.total_ns),
             f"{stat.self_samples:,}",
             Text(_shown(stat.function), style="bold"),
-            Text(_shown(f"{stat.file}:{stat.first_line}")),
+            Text(_shown(f"{short_path(stat.file)}:{stat.first_line}")),
         )
     return table
 
@@ -189,7 +190,7 @@ def _node_label(node: CallNode, whole: int) -> Text:
         label.append(f"(self {_ns(node.self_ns)}) ", style="dim")
     label.append(_shown(node.function), style="bold")
     if node.file:
-        label.append(_shown(f"  {node.file}:{node.first_line}"), style="dim")
+        label.append(_shown(f"  {short_path(node.file)}:{node.first_line}"), style="dim")
     return label
 
 
