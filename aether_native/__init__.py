@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from aether_perf.errors import AetherError, InvalidArgument, SamplerBusyError, SamplerStateError
 
+from aether_native.pprof_server import PprofServer, serve_pprof
 from aether_native.sampler import Sampler
 
 if TYPE_CHECKING:
@@ -38,10 +39,12 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "AetherError",
     "InvalidArgument",
+    "PprofServer",
     "Profile",
     "Sampler",
     "SamplerBusyError",
     "SamplerStateError",
     "load",
+    "serve_pprof",
 ]
 __version__ = "0.1.0"

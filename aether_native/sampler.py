@@ -92,7 +92,7 @@ class Sampler:
         interval: float | str = "1ms",
         mode: str = "cpu",
         *,
-        max_depth: int = 512,
+        max_depth: int = 1024,
         ring_size: int | str = "16MiB",
     ) -> None:
         self.interval = parse_duration(interval, name="interval", minimum=MIN_INTERVAL, maximum=MAX_INTERVAL)

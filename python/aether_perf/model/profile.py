@@ -23,9 +23,12 @@ from aether_perf.model.frame import FLAG_IDLE, Frame, ThreadInfo
 from aether_perf.model.meta import PROFILE_MODES, ProfileMeta
 
 if TYPE_CHECKING:
+    from typing import BinaryIO
+
     from aether_perf.analysis.calltree import CallNode
     from aether_perf.analysis.top import FunctionStat
     from aether_perf.fileio import PathOrText, StrPath
+    from aether_perf.push.pyroscope import PushResult
 
 __all__ = ["MAIN_THREAD_NAME", "Profile", "load"]
 
@@ -293,6 +296,26 @@ class Profile:
         from aether_perf.export import collapsed
 
         collapsed.write(self, path, **kwargs)
+
+    def to_pprof(self, path: StrPath | BinaryIO, *, thread: int | None = None) -> None:
+        """Write a gzipped pprof profile.proto (see :mod:`aether_perf.export.pprof`)."""
+        from aether_perf.export import pprof
+
+        pprof.write(self, path, thread=thread)
+
+    def to_html(self, path: PathOrText, **kwargs: Any) -> None:
+        """Write the interactive HTML report (see :func:`aether_perf.report.html.write_html`)."""
+        from aether_perf.report.html import write_html
+
+        write_html(self, path, **kwargs)
+
+    def push(
+        self, url: str, *, app_name: str, labels: Mapping[str, object] | None = None, **kwargs: Any
+    ) -> PushResult:
+        """Upload to a Grafana Pyroscope server (options: :func:`aether_perf.push.pyroscope.push`)."""
+        from aether_perf.push.pyroscope import push
+
+        return push(self, url, app_name=app_name, labels=labels, **kwargs)
 
     # -- analyses ----------------------------------------------------------------------------
 
