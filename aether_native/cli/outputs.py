@@ -4,20 +4,43 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from aether_native.cli.errors import RunError, UsageError
 
 if TYPE_CHECKING:
     from aether_perf.model import Profile
 
-PROFILE_FORMATS = ("aprof", "speedscope", "collapsed")
+#: Formats `aether profile` writes; `aether perf-report` adds text, svg and chrome-trace.
+PROFILE_FORMATS = ("aprof", "speedscope", "collapsed", "pprof", "html")
+REPORT_FORMATS = ("text", "html", "svg", "speedscope", "collapsed", "pprof", "chrome-trace")
+#: Formats whose bytes are not text: never to a terminal's text stream.
+BINARY_FORMATS = ("aprof", "pprof")
 
 #: The suffix a default output name gets, per format.
-SUFFIXES = {"aprof": ".aprof", "speedscope": ".speedscope.json", "collapsed": ".collapsed.txt"}
+SUFFIXES = {
+    "aprof": ".aprof",
+    "speedscope": ".speedscope.json",
+    "collapsed": ".collapsed.txt",
+    "pprof": ".pb.gz",
+    "html": ".html",
+    "svg": ".svg",
+    "chrome-trace": ".trace.json",
+    "text": ".txt",
+}
 
 #: Formats inferred from an output name's last suffix when --format is not given.
-_INFERRED = {".aprof": "aprof", ".json": "speedscope", ".txt": "collapsed", ".collapsed": "collapsed"}
+_INFERRED = {
+    ".aprof": "aprof",
+    ".json": "speedscope",
+    ".txt": "collapsed",
+    ".collapsed": "collapsed",
+    ".gz": "pprof",
+    ".pb": "pprof",
+    ".html": "html",
+    ".htm": "html",
+    ".svg": "svg",
+}
 
 STDOUT = "-"
 
@@ -57,27 +80,40 @@ def check_writable(path: Path, *, protect: tuple[Path, ...] = ()) -> Path:
     return path
 
 
-def write_profile(profile: Profile, path: Path, fmt: str) -> None:
-    """Write `profile` to `path` in `fmt` (aprof, speedscope or collapsed); atomic, as aether_perf
-    writes every file (temporary file + rename)."""
+def write_profile(profile: Profile, path: Path, fmt: str, *, base: Profile | None = None) -> None:
+    """Write `profile` to `path` in `fmt`; atomic, as aether_perf writes every file (temporary
+    file + rename). `base` (html only) makes it a differential flamegraph against that profile."""
     try:
-        if fmt == "aprof":
-            profile.save(path)
-        elif fmt == "speedscope":
-            profile.to_speedscope(path)
-        else:
-            profile.to_collapsed(path)
+        _write(profile, fmt, path, base)
     except OSError as exc:
         raise RunError(f"cannot write '{path}': {exc.strerror or exc}") from None
 
 
-def write_export(profile: Profile, fmt: str, stream: TextIO) -> None:
-    """Write `profile` as speedscope JSON or collapsed stacks to an open text stream."""
-    if fmt == "speedscope":
-        from aether_perf.export import speedscope
+def write_stream(profile: Profile, fmt: str, stream: TextIO, *, base: Profile | None = None) -> None:
+    """Write `profile` in `fmt` to an open text stream (binary formats go to its buffer)."""
+    _write(profile, fmt, stream.buffer if fmt in BINARY_FORMATS else stream, base)
 
-        speedscope.write(profile, stream)
+
+def _write(profile: Profile, fmt: str, file: Any, base: Profile | None) -> None:
+    if fmt == "aprof":
+        profile.save(file)
+    elif fmt == "speedscope":
+        profile.to_speedscope(file)
+    elif fmt == "collapsed":
+        profile.to_collapsed(file)
+    elif fmt == "pprof":
+        profile.to_pprof(file)
+    elif fmt == "html":
+        from aether_perf.report.html import write_html
+
+        write_html(profile, file, base=base)
+    elif fmt == "svg":
+        from aether_perf.report.svg import write_svg
+
+        write_svg(profile, file)
+    elif fmt == "chrome-trace":
+        from aether_perf.export import chrome_trace
+
+        chrome_trace.write(file, profile=profile)
     else:
-        from aether_perf.export import collapsed
-
-        collapsed.write(profile, stream)
+        raise ValueError(f"unknown format {fmt!r}")

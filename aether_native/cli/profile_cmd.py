@@ -11,17 +11,17 @@ verb splits argv itself (see `split_argv`) and gives argparse only its own optio
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # C module; no Python frames
 import argparse
 import contextlib
 import os
 import shlex
-import signal
 import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Literal, NamedTuple, TextIO
 
 from aether_perf.units import format_duration
 
@@ -149,8 +149,28 @@ def build_parser() -> ArgumentParser:
     out.add_argument(
         "--format",
         choices=outputs.PROFILE_FORMATS,
-        help="aprof (reopen with perf-report), speedscope or collapsed; when not given, inferred "
-        "from -o's suffix (.aprof, .json, .txt/.collapsed), else aprof (speedscope for --demo)",
+        help="aprof (reopen with perf-report), speedscope, collapsed, pprof or html; when not "
+        "given, inferred from -o's suffix (.aprof, .json, .txt, .pb.gz, .html), else aprof "
+        "(speedscope for --demo)",
+    )
+    push = parser.add_argument_group("continuous profiling")
+    push.add_argument(
+        "--push",
+        metavar="URL",
+        help="also upload the profile to a Grafana Pyroscope server (e.g. http://127.0.0.1:4040)",
+    )
+    push.add_argument(
+        "--app-name", metavar="NAME", help="application name for --push (default: the target's name)"
+    )
+    push.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a label for --push (repeatable), e.g. --label env=staging",
+    )
+    push.add_argument(
+        "--push-format", choices=("pprof", "folded"), default="pprof", help="upload format (default pprof)"
     )
     out.add_argument(
         "--top", type=positive_int, default=20, metavar="N", help="functions in the summary (default 20)"
@@ -209,6 +229,7 @@ def run(argv: list[str], stderr: TextIO) -> int:
     protect = (Path(target.name),) if target.kind == "script" else ()
     path = outputs.check_writable(Path(shown), protect=protect)
     validate(target)
+    push = _push_settings(ns, target)  # a bad label fails now, not after the run
     sampler = _make_sampler(ns.interval, ns.mode)
 
     pid = os.getpid()
@@ -235,7 +256,61 @@ def run(argv: list[str], stderr: TextIO) -> int:
             note = f"; sampling stopped after {format_duration(ns.duration)}" if recording.expired else ""
             print(f"aether: wrote {fmt} profile to {shown} ({len(profile):,} samples{note})", file=stderr)
             _flush(stderr)
+        if push is not None:
+            # After the file is written: a refused upload loses nothing.
+            _push(profile, push, stderr, quiet=ns.quiet)
     return outcome.status
+
+
+class _PushSettings(NamedTuple):
+    url: str
+    app_name: str
+    labels: dict[str, str]
+    format: Literal["pprof", "folded"]
+
+
+def _push_settings(ns: argparse.Namespace, target: Target) -> _PushSettings | None:
+    if ns.push is None:
+        if ns.app_name is not None or ns.label:
+            raise UsageError("--app-name and --label go with --push URL")
+        return None
+    from aether_perf.push.pyroscope import ingest_name
+
+    labels = {}
+    for item in ns.label:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--label must look like KEY=VALUE, got {item!r}")
+        labels[key] = value
+    if not ns.push.startswith(("http://", "https://")):
+        raise UsageError(f"--push needs an http:// or https:// URL, got {ns.push!r}")
+    app_name = ns.app_name or target.stem
+    try:
+        ingest_name(app_name, labels)
+    except Exception as exc:
+        raise from_exception(exc) from None
+    return _PushSettings(ns.push, app_name, labels, "folded" if ns.push_format == "folded" else "pprof")
+
+
+def _push(profile: Profile, settings: _PushSettings, stderr: TextIO, *, quiet: bool) -> None:
+    from aether_perf.push.pyroscope import push
+
+    try:
+        result = push(
+            profile,
+            settings.url,
+            app_name=settings.app_name,
+            labels=settings.labels,
+            format=settings.format,
+            auth_token=os.environ.get("AETHER_PUSH_TOKEN") or None,
+        )
+    except Exception as exc:
+        raise from_exception(exc) from None
+    if not quiet:
+        print(
+            f"aether: pushed to {settings.url} ({result.bytes_sent:,} bytes, {result.attempts} attempt(s))",
+            file=stderr,
+        )
 
 
 def _make_sampler(interval: float, mode: str) -> Sampler:
@@ -277,8 +352,9 @@ def _sigint_ignored() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # _signal, not signal: the latter's Python wrappers would show up in the profile's last samples.
+    previous = _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        _signal.signal(_signal.SIGINT, previous)

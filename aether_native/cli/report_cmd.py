@@ -1,10 +1,12 @@
 """`aether perf-report`: open a saved profile and print a summary or convert it.
 
-    aether perf-report --input run.aprof [--format text|speedscope|collapsed] [--top 20] [--tree] [-o FILE|-]
+    aether perf-report --input run.aprof [--format text|html|svg|speedscope|collapsed|pprof|chrome-trace]
+                       [--diff BASE.aprof] [--top 20] [--tree] [-o FILE|-]
 
-`text` prints the top-functions summary (and the call tree with --tree) to stdout, or to -o FILE.
-`speedscope` / `collapsed` write next to the input (input stem + .speedscope.json / .collapsed.txt)
-unless -o says where; `-o -` writes to stdout. The input is only read, never rewritten.
+`text` prints the top-functions summary (and the call tree with --tree) to stdout, or to -o FILE;
+with --diff it prints the biggest changes against BASE instead. Every other format writes next to
+the input (input stem + the format's suffix) unless -o says where; `-o -` writes to stdout. html
+with --diff is a differential flamegraph. The inputs are only read, never rewritten.
 """
 
 from __future__ import annotations
@@ -23,15 +25,16 @@ if TYPE_CHECKING:
     from aether_perf.model import Profile
 
 PROG = "aether perf-report"
-REPORT_FORMATS = ("text", "speedscope", "collapsed")
+REPORT_FORMATS = outputs.REPORT_FORMATS
+DIFF_FORMATS = ("text", "html")
 
 
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog=PROG,
         allow_abbrev=False,
-        description="Print a summary of a saved profile (.aprof), or convert it to speedscope or "
-        "collapsed stacks.",
+        description="Print a summary of a saved profile (.aprof), compare it with another, or convert "
+        "it to an HTML or SVG flamegraph, speedscope, collapsed stacks, pprof or a Chrome trace.",
     )
     parser.add_argument("input_path", nargs="?", metavar="FILE", help="the profile (same as --input)")
     parser.add_argument("-i", "--input", metavar="FILE", help="the profile to read (.aprof)")
@@ -39,7 +42,13 @@ def build_parser() -> ArgumentParser:
         "--format",
         choices=REPORT_FORMATS,
         default="text",
-        help="text summary (default), speedscope or collapsed",
+        help="text summary (default), html, svg, speedscope, collapsed, pprof or chrome-trace",
+    )
+    parser.add_argument(
+        "--diff",
+        metavar="BASE",
+        help="compare with the BASE profile: a table of the biggest changes (text) or a "
+        "differential flamegraph (html; red grew, blue shrank)",
     )
     parser.add_argument(
         "--top", type=positive_int, default=20, metavar="N", help="functions in the text summary (default 20)"
@@ -64,19 +73,28 @@ def run(argv: list[str], stderr: TextIO) -> int:
         raise UsageError(f"no profile given: use --input FILE (see '{PROG} --help')")
     input_path = Path(source)
     _check_input(input_path)
-    destination = _destination(ns.output, ns.format, input_path)  # checked before reading anything
+    if ns.diff is not None:
+        if ns.format not in DIFF_FORMATS:
+            raise UsageError(f"--diff works with --format text or html, not {ns.format}")
+        _check_input(Path(ns.diff))
+    # Checked before reading anything.
+    destination = _destination(ns.output, ns.format, input_path, Path(ns.diff) if ns.diff else None)
     profile = load_profile(input_path)
+    base = load_profile(Path(ns.diff)) if ns.diff is not None else None
 
     if destination is None:
-        _emit(profile, ns, sys.stdout, color=None)
+        _emit(profile, base, ns, sys.stdout, color=None)
         return 0
-    from aether_perf.fileio import atomic_write_text
+    if ns.format == "text":
+        from aether_perf.fileio import atomic_write_text
 
-    try:
-        with atomic_write_text(destination) as handle:
-            _emit(profile, ns, handle, color=False)
-    except OSError as exc:
-        raise RunError(f"cannot write '{destination}': {exc.strerror or exc}") from None
+        try:
+            with atomic_write_text(destination) as handle:
+                _emit(profile, base, ns, handle, color=False)
+        except OSError as exc:
+            raise RunError(f"cannot write '{destination}': {exc.strerror or exc}") from None
+    else:
+        outputs.write_profile(profile, destination, ns.format, base=base)
     print(f"aether: wrote {ns.format} to {ns.output or _relative(destination)}", file=stderr)
     return 0
 
@@ -105,24 +123,33 @@ def _check_input(path: Path) -> None:
         raise UsageError(f"'{path}' is a directory, not a profile")
 
 
-def _destination(output: str | None, fmt: str, input_path: Path) -> Path | None:
+def _destination(output: str | None, fmt: str, input_path: Path, base: Path | None) -> Path | None:
     """None for stdout; else the checked, absolute output path."""
     if output == outputs.STDOUT or (output is None and fmt == "text"):
         return None
     if output is None:
-        output = str(input_path.with_name(input_path.stem + outputs.SUFFIXES[fmt]))
-    return outputs.check_writable(Path(output), protect=(input_path,))
+        stem = input_path.stem + (f"-vs-{base.stem}" if base is not None else "")
+        output = str(input_path.with_name(stem + outputs.SUFFIXES[fmt]))
+    protect = (input_path,) if base is None else (input_path, base)
+    return outputs.check_writable(Path(output), protect=protect)
 
 
-def _emit(profile: Profile, ns: argparse.Namespace, stream: TextIO, color: bool | None) -> None:
-    if ns.format == "text":
+def _emit(
+    profile: Profile, base: Profile | None, ns: argparse.Namespace, stream: TextIO, color: bool | None
+) -> None:
+    if ns.format == "text" and base is not None:
+        from aether_perf.analysis.diff import diff_profiles
+        from aether_perf.report.diff_text import render_diff
+
+        render_diff(diff_profiles(base, profile), top=ns.top, file=stream, color=color)
+    elif ns.format == "text":
         from aether_perf.report.text import render_call_tree, render_summary
 
         render_summary(profile, top=ns.top, file=stream, color=color)
         if ns.tree:
             render_call_tree(profile, file=stream, color=color)
     else:
-        outputs.write_export(profile, ns.format, stream)
+        outputs.write_stream(profile, ns.format, stream, base=base)
     stream.flush()
 
 
