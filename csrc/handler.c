@@ -30,14 +30,6 @@ int ae_gettid(void)
     return (int)syscall(SYS_gettid);
 }
 
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
-        return 0;
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Give a signal that is not ours to the handler that was installed before us, as if we were not
  * there. For SIG_DFL we reinstate the default and re-raise: the signal is blocked while we run,
  * so it is delivered (and takes its default action) as soon as we return. */
@@ -85,9 +77,10 @@ void ae_signal_handler(int signo, siginfo_t *info, void *ucontext)
     }
 
     ae_slot_t *slot = &ae_state.slots[index];
-    int self = ae_gettid();
-    if (atomic_load_explicit(&slot->tid, memory_order_acquire) != self) {
-        /* The slot was freed and reused while this signal was queued: not ours to fill. */
+    int32_t self = atomic_load_explicit(&slot->tid, memory_order_acquire);
+    uint32_t serial = atomic_load_explicit(&slot->serial, memory_order_acquire) & 0xFFF;
+    if (self == 0 || serial != AE_COOKIE_SERIAL(cookie)) {
+        /* The slot was freed or given to another thread while this signal was queued. */
         atomic_fetch_add_explicit(&ae_state.stale_signals, 1, memory_order_relaxed);
         goto out;
     }
@@ -123,8 +116,6 @@ void ae_signal_handler(int signo, siginfo_t *info, void *ucontext)
     } else {
         atomic_fetch_add_explicit(&ae_state.lost_weight_ns, weight, memory_order_relaxed);
     }
-    /* Lets the sampler tell "the thread ran" from "only our handler ran" on the next tick. */
-    atomic_store_explicit(&slot->handler_cpu_ns, thread_cpu_ns(), memory_order_relaxed);
     atomic_store_explicit(&slot->signal_pending, 0, memory_order_release);
 
 out:

@@ -21,15 +21,19 @@
 
 /* What the sampler passes to the handler in si_value (rt_tgsigqueueinfo): a magic tag so the
  * handler can tell our signals from anyone else's, the session generation so a signal still
- * queued after stop() is ignored, per-sample flags, and the thread's slot index. */
+ * queued after stop() is ignored, per-sample flags, the thread's slot index, and the slot's
+ * serial so a signal queued for a thread whose slot was since given to another thread is
+ * recognised without a gettid() system call in the handler. */
 #define AE_COOKIE_MAGIC 0xAE71ull
-#define AE_COOKIE(gen, flags, idx) \
+#define AE_COOKIE(gen, flags, serial, idx) \
     ((AE_COOKIE_MAGIC << 48) | ((uint64_t)((gen) & 0xFFFF) << 32) | ((uint64_t)((flags) & 0xFF) << 24) | \
-     ((uint64_t)(idx) & 0xFFFFFF))
+     ((uint64_t)((serial) & 0xFFF) << 12) | ((uint64_t)(idx) & 0xFFF))
 #define AE_COOKIE_IS_OURS(c) (((uint64_t)(c) >> 48) == AE_COOKIE_MAGIC)
 #define AE_COOKIE_GEN(c) ((uint32_t)(((uint64_t)(c) >> 32) & 0xFFFF))
 #define AE_COOKIE_FLAGS(c) ((uint8_t)(((uint64_t)(c) >> 24) & 0xFF))
-#define AE_COOKIE_INDEX(c) ((uint32_t)((uint64_t)(c) & 0xFFFFFF))
+#define AE_COOKIE_SERIAL(c) ((uint32_t)(((uint64_t)(c) >> 12) & 0xFFF))
+#define AE_COOKIE_INDEX(c) ((uint32_t)((uint64_t)(c) & 0xFFF))
+_Static_assert(AE_MAX_THREADS <= 0xFFF + 1, "slot indices must fit the cookie");
 
 enum ae_mode { AE_MODE_CPU = 0, AE_MODE_WALL = 1 };
 
@@ -38,7 +42,7 @@ typedef struct {
     _Atomic int32_t tid;                /* 0 = free slot */
     _Atomic uint64_t pending_weight_ns; /* added by the sampler, taken by the handler */
     _Atomic uint32_t signal_pending;    /* set before sending, cleared by the handler */
-    _Atomic uint64_t handler_cpu_ns;    /* thread CPU clock when the handler last finished */
+    _Atomic uint32_t serial;            /* bumped each time the slot is given to a thread */
     _Atomic uint32_t has_stack;         /* a stack of this thread is in the ring this session */
     /* sampler-thread private */
     uint64_t last_cpu_ns;
