@@ -53,7 +53,8 @@ cdef extern from "sampler.h":
         uint64_t ring_bytes
     ctypedef struct ae_stats_t:
         uint64_t ticks, late_ticks, signals_sent, signals_failed, idle_records, foreign_signals
-        uint64_t stale_signals, no_thread_state, lost_weight_ns, threads_seen, threads_untracked
+        uint64_t stale_signals, no_thread_state, lost_weight_ns, blocked_skips, walk_faults, wakeups_seen
+        uint64_t threads_seen, threads_untracked
         uint64_t records_written, records_dropped
     int ae_sampler_start(const ae_config_t *config)
     int ae_sampler_stop() nogil
@@ -218,6 +219,8 @@ cdef class Session:
         cdef object index = self._frame_by_pc.get(pc)
         if index is None:
             line = PyCode_Addr2Line(<PyCodeObject *><PyObject *>code, lasti * 2)
+            if line < 0:  # an instruction without a line (a generator's prologue): its def line
+                line = code.co_firstlineno
             index = self._intern_frame((code.co_qualname, code.co_filename, line, code.co_firstlineno))
             self._frame_by_pc[pc] = index
         return index
@@ -329,6 +332,9 @@ def stats():
         "stale_signals": s.stale_signals,
         "no_thread_state": s.no_thread_state,
         "lost_weight_ns": s.lost_weight_ns,
+        "blocked_skips": s.blocked_skips,
+        "walk_faults": s.walk_faults,
+        "wakeups_seen": s.wakeups_seen,
         "threads_seen": s.threads_seen,
         "threads_untracked": s.threads_untracked,
         "records_written": s.records_written,

@@ -62,6 +62,8 @@ static void code_dying(PyCodeObject *co)
                 /* Without room for a tombstone the entry becomes ~0 (odd, out of range): the
                  * drain reports "<unknown>" rather than a wrong name. */
                 int line = PyCode_Addr2Line(co, frame->lasti * 2 /* bytes per code unit */);
+                if (line < 0) /* an instruction with no line (a generator's prologue): its def */
+                    line = co->co_firstlineno;
                 frame->lasti = line;
                 frame->code = tomb == (size_t)-1 ? ~(uintptr_t)0 : ((uintptr_t)tomb << 1) | 1u;
             }

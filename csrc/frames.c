@@ -32,6 +32,21 @@
  * default), low enough to bound the handler's time on a corrupt chain. */
 #define AE_MAX_LINKS 100000
 
+/* Cheap sanity checks before a dereference; the fault guard in handler.c catches the rest. */
+static inline int plausible_pointer(const void *p)
+{
+    return (uintptr_t)p >= 4096 && ((uintptr_t)p & 7) == 0;
+}
+
+/* A freed small object keeps its type pointer but pymalloc overwrites its first word (the
+ * refcount) with a free-list link, an address far above any real reference count (immortal
+ * objects included). Rejecting such values keeps a stale frame from naming a dead code object. */
+static inline int plausible_refcount(PyObject *op)
+{
+    Py_ssize_t refcnt = Py_REFCNT(op);
+    return refcnt > 0 && refcnt < ((Py_ssize_t)1 << 40);
+}
+
 int ae_frames_walk(PyThreadState *tstate, ae_frame_t *out, int max, int *truncated)
 {
     int n = 0;
@@ -39,12 +54,13 @@ int ae_frames_walk(PyThreadState *tstate, ae_frame_t *out, int max, int *truncat
     _PyInterpreterFrame *frame = ae_top_frame(tstate);
     *truncated = 0;
     while (frame != NULL) {
-        if (++links > AE_MAX_LINKS) {
+        if (++links > AE_MAX_LINKS || !plausible_pointer(frame)) {
             *truncated = 1;
             break;
         }
         PyObject *code = ae_frame_code(frame);
-        if (!ae_frame_is_shim(frame) && code != NULL && Py_TYPE(code) == &PyCode_Type) {
+        if (!ae_frame_is_shim(frame) && plausible_pointer(code) && Py_TYPE(code) == &PyCode_Type &&
+            plausible_refcount(code)) {
             PyCodeObject *co = (PyCodeObject *)code;
             _Py_CODEUNIT *first = (_Py_CODEUNIT *)co->co_code_adaptive;
             Py_ssize_t offset = ae_frame_instr(frame) - first;

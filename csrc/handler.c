@@ -9,10 +9,12 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "frames.h"
@@ -28,6 +30,80 @@ uint64_t ae_now_ns(void)
 int ae_gettid(void)
 {
     return (int)syscall(SYS_gettid);
+}
+
+/* ---- fault guard --------------------------------------------------------------------------
+ * The frame chain is read while the interrupted thread may be half-way through linking a frame.
+ * On 3.11/3.12, _PyEval_EvalFrameDefault points tstate->cframe at its new C-stack _PyCFrame a few
+ * instructions before it stores cframe.current_frame, so for that instant the "current frame" is
+ * stale stack contents. Rather than trust it, the walk runs under a guard: a SIGSEGV/SIGBUS while
+ * this thread walks jumps back into the handler, which then drops the sample. Any other fault is
+ * passed to the handler that was there before us (faulthandler, or the default action). */
+static __thread sigjmp_buf *fault_recovery __attribute__((tls_model("initial-exec")));
+static struct sigaction previous_segv, previous_bus;
+static int fault_guard_installed;
+
+static void fault_handler(int signo, siginfo_t *info, void *ucontext)
+{
+    sigjmp_buf *recovery = fault_recovery;
+    if (recovery != NULL) {
+        fault_recovery = NULL;
+        siglongjmp(*recovery, 1);
+    }
+    const struct sigaction *prev = signo == SIGBUS ? &previous_bus : &previous_segv;
+    if ((prev->sa_flags & SA_SIGINFO) && prev->sa_sigaction != NULL) {
+        prev->sa_sigaction(signo, info, ucontext);
+        return;
+    }
+    if (!(prev->sa_flags & SA_SIGINFO) && prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+        prev->sa_handler(signo);
+        return;
+    }
+    /* Reinstate the default action; returning re-executes the faulting instruction, which then
+     * dumps core with the original context, exactly as without us. */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(signo, &dfl, NULL);
+}
+
+int ae_install_fault_guard(void)
+{
+    if (fault_guard_installed)
+        return 0;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = fault_handler;
+    /* SA_NODEFER: siglongjmp leaves the handler without sigreturn, so SIGSEGV must not be left
+     * blocked. SA_ONSTACK: a genuine stack overflow is handled on faulthandler's altstack. */
+    action.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+    sigemptyset(&action.sa_mask);
+    if (sigaction(SIGSEGV, &action, &previous_segv) != 0 || sigaction(SIGBUS, &action, &previous_bus) != 0)
+        return -errno;
+    fault_guard_installed = 1;
+    return 0;
+}
+
+/* Was the thread blocked in a system call that our signal interrupted? Then it is not running
+ * the code on its stack: in cpu mode the CPU time it used belongs to what ran before it blocked,
+ * and in wall mode the sample is idle. x86-64: the kernel either rewound the instruction pointer
+ * onto the `syscall` instruction (0f 05) to restart it, or left it just after with -EINTR. */
+static int interrupted_blocking_syscall(void *ucontext)
+{
+#if defined(__x86_64__)
+    const ucontext_t *uc = ucontext;
+    const uint8_t *ip = (const uint8_t *)uc->uc_mcontext.gregs[REG_RIP];
+    long long ax = uc->uc_mcontext.gregs[REG_RAX];
+    uintptr_t page_offset = (uintptr_t)ip & 0xFFF;
+    if (page_offset <= 0xFFE && ip[0] == 0x0F && ip[1] == 0x05)
+        return 1;
+    if (page_offset >= 2 && ip[-2] == 0x0F && ip[-1] == 0x05 && ax == -EINTR)
+        return 1;
+#else
+    (void)ucontext;
+#endif
+    return 0;
 }
 
 /* Give a signal that is not ours to the handler that was installed before us, as if we were not
@@ -87,35 +163,63 @@ void ae_signal_handler(int signo, siginfo_t *info, void *ucontext)
 
     uint64_t weight = atomic_exchange_explicit(&slot->pending_weight_ns, 0, memory_order_acq_rel);
     uint8_t flags = AE_COOKIE_FLAGS(cookie);
-    int depth = 0;
-    int truncated = 0;
-    PyThreadState *tstate = ae_this_thread_state();
-    if (tstate != NULL && !ae_interpreter_finalizing()) {
-        /* Count, then walk straight into the reserved record: no stack buffer, no copy. */
-        depth = ae_frames_walk(tstate, NULL, ae_state.max_depth, &truncated);
-        if (ae_holds_gil(tstate))
-            flags |= AE_FLAG_HOLDS_GIL;
+    sigjmp_buf recovery;
+    /* volatile: read after a siglongjmp back here */
+    ae_record_t *volatile rec = NULL;
+    int blocked = 0;
+    if (sigsetjmp(recovery, 0) == 0) {
+        fault_recovery = &recovery;
+        blocked = interrupted_blocking_syscall(ucontext);
+        if (blocked && ae_state.mode == AE_MODE_CPU) {
+            /* Not running: hand the CPU time back for the thread's next real sample, and let the
+             * sampler leave it alone until it runs again. */
+            fault_recovery = NULL;
+            atomic_fetch_add_explicit(&slot->pending_weight_ns, weight, memory_order_acq_rel);
+            atomic_store_explicit(&slot->parked, 1, memory_order_release);
+            atomic_fetch_add_explicit(&ae_state.blocked_skips, 1, memory_order_relaxed);
+            goto done;
+        }
+        if (blocked)
+            flags |= AE_FLAG_IDLE;
+        int depth = 0;
+        int truncated = 0;
+        PyThreadState *tstate = ae_this_thread_state();
+        if (tstate != NULL && !ae_interpreter_finalizing()) {
+            /* Count, then walk straight into the reserved record: no stack buffer, no copy. */
+            depth = ae_frames_walk(tstate, NULL, ae_state.max_depth, &truncated);
+            if (ae_holds_gil(tstate))
+                flags |= AE_FLAG_HOLDS_GIL;
+        } else {
+            tstate = NULL;
+            atomic_fetch_add_explicit(&ae_state.no_thread_state, 1, memory_order_relaxed);
+        }
+        if (truncated)
+            flags |= AE_FLAG_TRUNCATED;
+        rec = ae_ring_reserve(&ae_state.ring, ae_record_bytes((uint32_t)depth));
+        if (rec != NULL) {
+            if (tstate != NULL)
+                depth = ae_frames_walk(tstate, rec->frames, depth, &truncated);
+            fault_recovery = NULL;
+            rec->time_ns = ae_now_ns();
+            rec->weight_ns = weight;
+            rec->tid = self;
+            rec->depth = (uint16_t)depth;
+            rec->flags = flags;
+            ae_ring_commit(&ae_state.ring, rec, AE_REC_SAMPLE);
+            atomic_store_explicit(&slot->has_stack, 1, memory_order_release);
+        } else {
+            fault_recovery = NULL;
+            atomic_fetch_add_explicit(&ae_state.lost_weight_ns, weight, memory_order_relaxed);
+        }
     } else {
-        tstate = NULL;
-        atomic_fetch_add_explicit(&ae_state.no_thread_state, 1, memory_order_relaxed);
+        /* The walk faulted on a half-linked frame (see the fault guard). A reserved record is
+         * published as padding, so the consumer skips it; the weight waits for the next sample. */
+        if (rec != NULL)
+            ae_ring_commit(&ae_state.ring, rec, AE_REC_PAD);
+        atomic_fetch_add_explicit(&slot->pending_weight_ns, weight, memory_order_acq_rel);
+        atomic_fetch_add_explicit(&ae_state.walk_faults, 1, memory_order_relaxed);
     }
-    if (truncated)
-        flags |= AE_FLAG_TRUNCATED;
-
-    ae_record_t *rec = ae_ring_reserve(&ae_state.ring, ae_record_bytes((uint32_t)depth));
-    if (rec != NULL) {
-        if (tstate != NULL)
-            depth = ae_frames_walk(tstate, rec->frames, depth, &truncated);
-        rec->time_ns = ae_now_ns();
-        rec->weight_ns = weight;
-        rec->tid = self;
-        rec->depth = (uint16_t)depth;
-        rec->flags = flags;
-        ae_ring_commit(&ae_state.ring, rec, AE_REC_SAMPLE);
-        atomic_store_explicit(&slot->has_stack, 1, memory_order_release);
-    } else {
-        atomic_fetch_add_explicit(&ae_state.lost_weight_ns, weight, memory_order_relaxed);
-    }
+done:
     atomic_store_explicit(&slot->signal_pending, 0, memory_order_release);
 
 out:

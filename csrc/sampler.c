@@ -17,6 +17,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -88,7 +90,38 @@ static int is_excluded(int tid)
 static void free_slot(ae_slot_t *slot)
 {
     atomic_fetch_add(&ae_state.lost_weight_ns, atomic_exchange(&slot->pending_weight_ns, 0));
+    if (slot->sched_fd >= 0)
+        close(slot->sched_fd);
+    slot->sched_fd = -1;
     atomic_store(&slot->tid, 0);
+}
+
+/* How many times the thread has been scheduled in (third field of schedstat): it changes on
+ * every wake-up, however brief, where its CPU clock may move by only a few microseconds. */
+static int read_pcount(ae_slot_t *slot, uint64_t *out)
+{
+    char buf[96];
+    ssize_t n = pread(slot->sched_fd, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    char *p = buf;
+    for (int field = 0; field < 2; field++) {
+        p = strchr(p, ' ');
+        if (p == NULL)
+            return -1;
+        p++;
+    }
+    *out = strtoull(p, NULL, 10);
+    return 0;
+}
+
+static void open_schedstat(ae_slot_t *slot, int tid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
+    slot->sched_fd = open(path, O_RDONLY | O_CLOEXEC);
+    slot->rebaseline = 1;
 }
 
 static ae_slot_t *find_slot(int tid)
@@ -126,6 +159,10 @@ static ae_slot_t *new_slot(int tid, uint64_t now, int born_after_start)
     atomic_store(&slot->signal_pending, 0);
     atomic_fetch_add(&slot->serial, 1);
     atomic_store(&slot->has_stack, 0);
+    atomic_store(&slot->parked, 0);
+    slot->sched_fd = -1;
+    if (ae_state.mode == AE_MODE_WALL)
+        open_schedstat(slot, tid);
     atomic_store_explicit(&slot->tid, tid, memory_order_release);
     atomic_fetch_add(&ae_state.threads_seen, 1);
     return slot;
@@ -225,17 +262,35 @@ static void tick(uint64_t now)
 
         if (ae_state.mode == AE_MODE_CPU) {
             uint64_t weight = atomic_fetch_add(&slot->pending_weight_ns, cpu_delta) + cpu_delta;
-            /* Sub-slack slivers accumulate until they are worth a sample of their own. */
-            if (!pending && (ran || weight >= ae_state.interval_ns))
+            if (ran)
+                atomic_store(&slot->parked, 0);
+            /* Sub-slack slivers accumulate until they are worth a sample of their own; a thread
+             * found blocked (parked) is not woken again for them. */
+            if (!pending && (ran || (weight >= ae_state.interval_ns && !atomic_load(&slot->parked))))
                 send_signal(slot, i, 0);
         } else {
             atomic_fetch_add(&slot->pending_weight_ns, wall_delta);
             if (pending)
                 continue; /* its handler has not run yet: the weight rides on that sample */
-            if (ran || !atomic_load_explicit(&slot->has_stack, memory_order_acquire))
+            if (!ran && slot->sched_fd >= 0) {
+                /* A wake-up too short to show on the CPU clock still moved the thread to another
+                 * place; the schedule count sees it. Our own signal wakes it once: not counted. */
+                uint64_t pcount;
+                if (read_pcount(slot, &pcount) == 0) {
+                    if (!slot->rebaseline && pcount != slot->last_pcount) {
+                        ran = 1;
+                        atomic_fetch_add_explicit(&ae_state.wakeups_seen, 1, memory_order_relaxed);
+                    }
+                    slot->last_pcount = pcount;
+                    slot->rebaseline = 0;
+                }
+            }
+            if (ran || !atomic_load_explicit(&slot->has_stack, memory_order_acquire)) {
                 send_signal(slot, i, ran ? 0 : AE_FLAG_IDLE);
-            else
+                slot->rebaseline = 1;
+            } else {
                 write_idle_record(slot, now);
+            }
         }
     }
 }
@@ -304,6 +359,11 @@ static void atfork_child(void)
     ae_state.pid = getpid();
     for (int i = 0; i < AE_MAX_EXCLUDED; i++)
         atomic_store(&ae_state.excluded[i], 0);
+    for (uint32_t i = 0; i < ae_state.slot_hwm; i++) {
+        if (ae_state.slots[i].sched_fd > 0)
+            close(ae_state.slots[i].sched_fd); /* the parent's threads' files: not ours here */
+        ae_state.slots[i].sched_fd = -1;
+    }
 }
 
 static int install_handler(int signo)
@@ -353,10 +413,15 @@ int ae_sampler_start(const ae_config_t *config)
     ae_state.interval_ns = config->interval_ns;
     ae_state.max_depth = config->max_depth;
     int err = install_handler(config->signo);
+    if (err == 0)
+        err = ae_install_fault_guard();
     if (err != 0)
         return err;
     ae_state.signo = config->signo;
 
+    for (uint32_t i = 0; i < ae_state.slot_hwm; i++)
+        if (ae_state.slots[i].sched_fd > 0)
+            close(ae_state.slots[i].sched_fd);
     memset(ae_state.slots, 0, sizeof ae_state.slots);
     ae_state.slot_hwm = 0;
     atomic_store(&ae_state.ticks, 0);
@@ -367,6 +432,9 @@ int ae_sampler_start(const ae_config_t *config)
     atomic_store(&ae_state.stale_signals, 0);
     atomic_store(&ae_state.no_thread_state, 0);
     atomic_store(&ae_state.lost_weight_ns, 0);
+    atomic_store(&ae_state.blocked_skips, 0);
+    atomic_store(&ae_state.walk_faults, 0);
+    atomic_store(&ae_state.wakeups_seen, 0);
     atomic_store(&ae_state.threads_seen, 0);
     atomic_store(&ae_state.threads_untracked, 0);
     atomic_store(&ae_state.stop_requested, 0);
@@ -403,8 +471,13 @@ int ae_sampler_stop(void)
      * final drain reads the ring. Handlers never block, so this is short. */
     while (atomic_load_explicit(&ae_state.in_flight, memory_order_acquire) != 0)
         sched_yield();
-    for (uint32_t i = 0; i < ae_state.slot_hwm; i++)
-        atomic_fetch_add(&ae_state.lost_weight_ns, atomic_exchange(&ae_state.slots[i].pending_weight_ns, 0));
+    for (uint32_t i = 0; i < ae_state.slot_hwm; i++) {
+        ae_slot_t *slot = &ae_state.slots[i];
+        atomic_fetch_add(&ae_state.lost_weight_ns, atomic_exchange(&slot->pending_weight_ns, 0));
+        if (slot->sched_fd >= 0)
+            close(slot->sched_fd);
+        slot->sched_fd = -1;
+    }
     ae_state.running = 0;
     return 0;
 }
@@ -455,6 +528,9 @@ void ae_sampler_stats(ae_stats_t *out)
     out->stale_signals = atomic_load(&ae_state.stale_signals);
     out->no_thread_state = atomic_load(&ae_state.no_thread_state);
     out->lost_weight_ns = atomic_load(&ae_state.lost_weight_ns);
+    out->blocked_skips = atomic_load(&ae_state.blocked_skips);
+    out->walk_faults = atomic_load(&ae_state.walk_faults);
+    out->wakeups_seen = atomic_load(&ae_state.wakeups_seen);
     out->threads_seen = atomic_load(&ae_state.threads_seen);
     out->threads_untracked = atomic_load(&ae_state.threads_untracked);
     out->records_written = atomic_load(&ae_state.ring.written);

@@ -16,8 +16,8 @@ typedef struct {
 
 typedef struct {
     uint64_t ticks, late_ticks, signals_sent, signals_failed, idle_records, foreign_signals,
-        stale_signals, no_thread_state, lost_weight_ns, threads_seen, threads_untracked,
-        records_written, records_dropped;
+        stale_signals, no_thread_state, lost_weight_ns, blocked_skips, walk_faults, wakeups_seen,
+        threads_seen, threads_untracked, records_written, records_dropped;
 } ae_stats_t;
 
 /* Install the handler (once), reset the ring and thread table, take the thread baseline and start

@@ -44,10 +44,14 @@ typedef struct {
     _Atomic uint32_t signal_pending;    /* set before sending, cleared by the handler */
     _Atomic uint32_t serial;            /* bumped each time the slot is given to a thread */
     _Atomic uint32_t has_stack;         /* a stack of this thread is in the ring this session */
+    _Atomic uint32_t parked;            /* cpu mode: signalled while blocked; wait until it runs */
     /* sampler-thread private */
     uint64_t last_cpu_ns;
     uint64_t last_wall_ns;
     uint32_t seen_scan;
+    int sched_fd;          /* wall mode: /proc/self/task/<tid>/schedstat, or -1 */
+    uint64_t last_pcount;  /* times the thread was scheduled in, at the last look */
+    int rebaseline;        /* we signalled it: its next wake-up count is ours, not its own */
 } ae_slot_t;
 
 typedef struct {
@@ -86,6 +90,9 @@ typedef struct {
     _Atomic uint64_t stale_signals;
     _Atomic uint64_t no_thread_state;
     _Atomic uint64_t lost_weight_ns;
+    _Atomic uint64_t blocked_skips;
+    _Atomic uint64_t walk_faults;
+    _Atomic uint64_t wakeups_seen;
     _Atomic uint64_t threads_seen;
     _Atomic uint64_t threads_untracked;
 } ae_state_t;
@@ -93,6 +100,7 @@ typedef struct {
 extern ae_state_t ae_state;
 
 void ae_signal_handler(int signo, siginfo_t *info, void *ucontext);
+int ae_install_fault_guard(void);
 uint64_t ae_now_ns(void);
 int ae_gettid(void);
 
