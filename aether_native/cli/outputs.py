@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from aether_native.cli.errors import RunError, UsageError
 
 if TYPE_CHECKING:
-    from aether_perf.model import Profile
+    from aether_perf.model import Profile, Span
 
 #: Formats `aether profile` writes; `aether perf-report` adds text, svg and chrome-trace.
 PROFILE_FORMATS = ("aprof", "speedscope", "collapsed", "pprof", "html")
@@ -80,21 +80,30 @@ def check_writable(path: Path, *, protect: tuple[Path, ...] = ()) -> Path:
     return path
 
 
-def write_profile(profile: Profile, path: Path, fmt: str, *, base: Profile | None = None) -> None:
+def write_profile(
+    profile: Profile, path: Path, fmt: str, *, base: Profile | None = None, spans: list[Span] | None = None
+) -> None:
     """Write `profile` to `path` in `fmt`; atomic, as aether_perf writes every file (temporary
     file + rename). `base` (html only) makes it a differential flamegraph against that profile."""
     try:
-        _write(profile, fmt, path, base)
+        _write(profile, fmt, path, base, spans)
     except OSError as exc:
         raise RunError(f"cannot write '{path}': {exc.strerror or exc}") from None
 
 
-def write_stream(profile: Profile, fmt: str, stream: TextIO, *, base: Profile | None = None) -> None:
+def write_stream(
+    profile: Profile,
+    fmt: str,
+    stream: TextIO,
+    *,
+    base: Profile | None = None,
+    spans: list[Span] | None = None,
+) -> None:
     """Write `profile` in `fmt` to an open text stream (binary formats go to its buffer)."""
-    _write(profile, fmt, stream.buffer if fmt in BINARY_FORMATS else stream, base)
+    _write(profile, fmt, stream.buffer if fmt in BINARY_FORMATS else stream, base, spans)
 
 
-def _write(profile: Profile, fmt: str, file: Any, base: Profile | None) -> None:
+def _write(profile: Profile, fmt: str, file: Any, base: Profile | None, spans: list[Span] | None) -> None:
     if fmt == "aprof":
         profile.save(file)
     elif fmt == "speedscope":
@@ -106,7 +115,7 @@ def _write(profile: Profile, fmt: str, file: Any, base: Profile | None) -> None:
     elif fmt == "html":
         from aether_perf.report.html import write_html
 
-        write_html(profile, file, base=base)
+        write_html(profile, file, base=base, spans=spans)
     elif fmt == "svg":
         from aether_perf.report.svg import write_svg
 
@@ -114,6 +123,6 @@ def _write(profile: Profile, fmt: str, file: Any, base: Profile | None) -> None:
     elif fmt == "chrome-trace":
         from aether_perf.export import chrome_trace
 
-        chrome_trace.write(file, profile=profile)
+        chrome_trace.write(file, profile=profile, spans=spans)
     else:
         raise ValueError(f"unknown format {fmt!r}")

@@ -22,7 +22,7 @@ from aether_native.cli.errors import RunError, UsageError
 from aether_native.cli.parsing import ArgumentParser, positive_int
 
 if TYPE_CHECKING:
-    from aether_perf.model import Profile
+    from aether_perf.model import Profile, Span
 
 PROG = "aether perf-report"
 REPORT_FORMATS = outputs.REPORT_FORMATS
@@ -43,6 +43,12 @@ def build_parser() -> ArgumentParser:
         choices=REPORT_FORMATS,
         default="text",
         help="text summary (default), html, svg, speedscope, collapsed, pprof or chrome-trace",
+    )
+    parser.add_argument(
+        "--spans",
+        metavar="TRACE",
+        help="html, chrome-trace: draw the spans of an instrumentation trace (a Chrome trace "
+        "written by aether_perf.instrumentation) on the profile's timeline",
     )
     parser.add_argument(
         "--diff",
@@ -79,11 +85,16 @@ def run(argv: list[str], stderr: TextIO) -> int:
         _check_input(Path(ns.diff))
     # Checked before reading anything.
     destination = _destination(ns.output, ns.format, input_path, Path(ns.diff) if ns.diff else None)
+    if ns.spans is not None:
+        if ns.format not in ("html", "chrome-trace"):
+            raise UsageError(f"--spans works with --format html or chrome-trace, not {ns.format}")
+        _check_input(Path(ns.spans))
     profile = load_profile(input_path)
     base = load_profile(Path(ns.diff)) if ns.diff is not None else None
+    spans = _load_spans(Path(ns.spans)) if ns.spans is not None else None
 
     if destination is None:
-        _emit(profile, base, ns, sys.stdout, color=None)
+        _emit(profile, base, ns, sys.stdout, color=None, spans=spans)
         return 0
     if ns.format == "text":
         from aether_perf.fileio import atomic_write_text
@@ -94,7 +105,7 @@ def run(argv: list[str], stderr: TextIO) -> int:
         except OSError as exc:
             raise RunError(f"cannot write '{destination}': {exc.strerror or exc}") from None
     else:
-        outputs.write_profile(profile, destination, ns.format, base=base)
+        outputs.write_profile(profile, destination, ns.format, base=base, spans=spans)
     print(f"aether: wrote {ns.format} to {ns.output or _relative(destination)}", file=stderr)
     return 0
 
@@ -134,8 +145,24 @@ def _destination(output: str | None, fmt: str, input_path: Path, base: Path | No
     return outputs.check_writable(Path(output), protect=protect)
 
 
+def _load_spans(path: Path) -> list[Span]:
+    from aether_perf.export import chrome_trace
+
+    try:
+        return chrome_trace.read_spans(path)
+    except OSError as exc:
+        raise UsageError(f"cannot read spans '{path}': {exc.strerror or exc}") from None
+    except Exception as exc:  # not JSON, not a Chrome trace
+        raise UsageError(f"cannot read spans '{path}': {type(exc).__name__}: {exc}") from None
+
+
 def _emit(
-    profile: Profile, base: Profile | None, ns: argparse.Namespace, stream: TextIO, color: bool | None
+    profile: Profile,
+    base: Profile | None,
+    ns: argparse.Namespace,
+    stream: TextIO,
+    color: bool | None,
+    spans: list[Span] | None = None,
 ) -> None:
     if ns.format == "text" and base is not None:
         from aether_perf.analysis.diff import diff_profiles
@@ -149,7 +176,7 @@ def _emit(
         if ns.tree:
             render_call_tree(profile, file=stream, color=color)
     else:
-        outputs.write_stream(profile, ns.format, stream, base=base)
+        outputs.write_stream(profile, ns.format, stream, base=base, spans=spans)
     stream.flush()
 
 

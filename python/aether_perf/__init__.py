@@ -16,9 +16,11 @@ from aether_perf.errors import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from aether_perf.instrumentation import instrument, profile_scope, record_duration
     from aether_perf.model import Frame, Profile, ProfileMeta, ThreadInfo, load
 
 _MODEL_NAMES = ("Frame", "Profile", "ProfileMeta", "ThreadInfo", "load")
+_INSTRUMENTATION_NAMES = ("instrument", "profile_scope", "record_duration")
 
 
 def __getattr__(name: str) -> object:
@@ -28,6 +30,10 @@ def __getattr__(name: str) -> object:
         from aether_perf import model
 
         return getattr(model, name)
+    if name in _INSTRUMENTATION_NAMES:
+        from aether_perf import instrumentation
+
+        return getattr(instrumentation, name)
     raise AttributeError(f"module 'aether_perf' has no attribute {name!r}")
 
 
@@ -42,5 +48,8 @@ __all__ = [
     "SamplerBusyError",
     "SamplerStateError",
     "ThreadInfo",
+    "instrument",
     "load",
+    "profile_scope",
+    "record_duration",
 ]
