@@ -54,6 +54,7 @@ cdef extern from "sampler.h":
     ctypedef struct ae_stats_t:
         uint64_t ticks, late_ticks, signals_sent, signals_failed, idle_records, foreign_signals
         uint64_t stale_signals, no_thread_state, lost_weight_ns, blocked_skips, walk_faults, wakeups_seen
+        uint64_t handler_ns
         uint64_t threads_seen, threads_untracked
         uint64_t records_written, records_dropped
     int ae_sampler_start(const ae_config_t *config)
@@ -335,6 +336,7 @@ def stats():
         "blocked_skips": s.blocked_skips,
         "walk_faults": s.walk_faults,
         "wakeups_seen": s.wakeups_seen,
+        "handler_ns": s.handler_ns,
         "threads_seen": s.threads_seen,
         "threads_untracked": s.threads_untracked,
         "records_written": s.records_written,

@@ -161,6 +161,8 @@ void ae_signal_handler(int signo, siginfo_t *info, void *ucontext)
         goto out;
     }
 
+    /* One clock read serves as the sample's time and as the start of our own cost accounting. */
+    uint64_t entered_ns = ae_now_ns();
     uint64_t weight = atomic_exchange_explicit(&slot->pending_weight_ns, 0, memory_order_acq_rel);
     uint8_t flags = AE_COOKIE_FLAGS(cookie);
     sigjmp_buf recovery;
@@ -200,7 +202,7 @@ void ae_signal_handler(int signo, siginfo_t *info, void *ucontext)
             if (tstate != NULL)
                 depth = ae_frames_walk(tstate, rec->frames, depth, &truncated);
             fault_recovery = NULL;
-            rec->time_ns = ae_now_ns();
+            rec->time_ns = entered_ns;
             rec->weight_ns = weight;
             rec->tid = self;
             rec->depth = (uint16_t)depth;
@@ -221,6 +223,7 @@ void ae_signal_handler(int signo, siginfo_t *info, void *ucontext)
     }
 done:
     atomic_store_explicit(&slot->signal_pending, 0, memory_order_release);
+    atomic_fetch_add_explicit(&ae_state.handler_ns, ae_now_ns() - entered_ns, memory_order_relaxed);
 
 out:
     atomic_fetch_sub_explicit(&ae_state.in_flight, 1, memory_order_acq_rel);

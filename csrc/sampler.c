@@ -435,6 +435,7 @@ int ae_sampler_start(const ae_config_t *config)
     atomic_store(&ae_state.blocked_skips, 0);
     atomic_store(&ae_state.walk_faults, 0);
     atomic_store(&ae_state.wakeups_seen, 0);
+    atomic_store(&ae_state.handler_ns, 0);
     atomic_store(&ae_state.threads_seen, 0);
     atomic_store(&ae_state.threads_untracked, 0);
     atomic_store(&ae_state.stop_requested, 0);
@@ -531,6 +532,7 @@ void ae_sampler_stats(ae_stats_t *out)
     out->blocked_skips = atomic_load(&ae_state.blocked_skips);
     out->walk_faults = atomic_load(&ae_state.walk_faults);
     out->wakeups_seen = atomic_load(&ae_state.wakeups_seen);
+    out->handler_ns = atomic_load(&ae_state.handler_ns);
     out->threads_seen = atomic_load(&ae_state.threads_seen);
     out->threads_untracked = atomic_load(&ae_state.threads_untracked);
     out->records_written = atomic_load(&ae_state.ring.written);

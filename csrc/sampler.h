@@ -16,7 +16,7 @@ typedef struct {
 
 typedef struct {
     uint64_t ticks, late_ticks, signals_sent, signals_failed, idle_records, foreign_signals,
-        stale_signals, no_thread_state, lost_weight_ns, blocked_skips, walk_faults, wakeups_seen,
+        stale_signals, no_thread_state, lost_weight_ns, blocked_skips, walk_faults, wakeups_seen, handler_ns,
         threads_seen, threads_untracked, records_written, records_dropped;
 } ae_stats_t;
 

@@ -93,6 +93,7 @@ typedef struct {
     _Atomic uint64_t blocked_skips;
     _Atomic uint64_t walk_faults;
     _Atomic uint64_t wakeups_seen;
+    _Atomic uint64_t handler_ns; /* time spent in our handler (after the is-it-ours check) */
     _Atomic uint64_t threads_seen;
     _Atomic uint64_t threads_untracked;
 } ae_state_t;
