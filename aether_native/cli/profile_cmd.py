@@ -47,7 +47,20 @@ aether profile [options] [--] script.py [args ...]
 
 #: Our options that take a value as the next argument (needed to find where the target starts).
 _VALUE_OPTIONS = frozenset(
-    {"--interval", "--mode", "--duration", "-o", "--output", "--format", "--top", "--target"}
+    {
+        "--interval",
+        "--mode",
+        "--duration",
+        "-o",
+        "--output",
+        "--format",
+        "--top",
+        "--target",
+        "--push",
+        "--app-name",
+        "--label",
+        "--push-format",
+    }
 )
 
 _NOTHING = "nothing to run: give a script, -m MODULE, --target SCRIPT or --demo"
@@ -274,7 +287,7 @@ def _push_settings(ns: argparse.Namespace, target: Target) -> _PushSettings | No
         if ns.app_name is not None or ns.label:
             raise UsageError("--app-name and --label go with --push URL")
         return None
-    from aether_perf.push.pyroscope import ingest_name
+    from aether_perf.push.pyroscope import check_url, ingest_name
 
     labels = {}
     for item in ns.label:
@@ -282,10 +295,9 @@ def _push_settings(ns: argparse.Namespace, target: Target) -> _PushSettings | No
         if not sep or not key:
             raise UsageError(f"--label must look like KEY=VALUE, got {item!r}")
         labels[key] = value
-    if not ns.push.startswith(("http://", "https://")):
-        raise UsageError(f"--push needs an http:// or https:// URL, got {ns.push!r}")
     app_name = ns.app_name or target.stem
     try:
+        check_url(ns.push)  # a bad URL or label fails now, not after the program ran
         ingest_name(app_name, labels)
     except Exception as exc:
         raise from_exception(exc) from None

@@ -84,11 +84,17 @@ def run(argv: list[str], stderr: TextIO) -> int:
             raise UsageError(f"--diff works with --format text or html, not {ns.format}")
         _check_input(Path(ns.diff))
     # Checked before reading anything.
-    destination = _destination(ns.output, ns.format, input_path, Path(ns.diff) if ns.diff else None)
+    destination = _destination(
+        ns.output,
+        ns.format,
+        input_path,
+        Path(ns.diff) if ns.diff else None,
+        Path(ns.spans) if ns.spans else None,
+    )
     if ns.spans is not None:
         if ns.format not in ("html", "chrome-trace"):
             raise UsageError(f"--spans works with --format html or chrome-trace, not {ns.format}")
-        _check_input(Path(ns.spans))
+        _check_input(Path(ns.spans), what="trace")
     profile = load_profile(input_path)
     base = load_profile(Path(ns.diff)) if ns.diff is not None else None
     spans = _load_spans(Path(ns.spans)) if ns.spans is not None else None
@@ -127,21 +133,23 @@ def load_profile(path: Path) -> Profile:
         raise UsageError(f"cannot read profile '{path}': {type(exc).__name__}: {exc}") from None
 
 
-def _check_input(path: Path) -> None:
+def _check_input(path: Path, what: str = "profile") -> None:
     if not path.exists():
-        raise UsageError(f"no such profile: '{path}'")
+        raise UsageError(f"no such {what}: '{path}'")
     if path.is_dir():
-        raise UsageError(f"'{path}' is a directory, not a profile")
+        raise UsageError(f"'{path}' is a directory, not a {what}")
 
 
-def _destination(output: str | None, fmt: str, input_path: Path, base: Path | None) -> Path | None:
-    """None for stdout; else the checked, absolute output path."""
+def _destination(
+    output: str | None, fmt: str, input_path: Path, base: Path | None, spans: Path | None
+) -> Path | None:
+    """None for stdout; else the checked, absolute output path (never one of the inputs)."""
     if output == outputs.STDOUT or (output is None and fmt == "text"):
         return None
     if output is None:
         stem = input_path.stem + (f"-vs-{base.stem}" if base is not None else "")
         output = str(input_path.with_name(stem + outputs.SUFFIXES[fmt]))
-    protect = (input_path,) if base is None else (input_path, base)
+    protect = tuple(p for p in (input_path, base, spans) if p is not None)
     return outputs.check_writable(Path(output), protect=protect)
 
 

@@ -70,6 +70,7 @@ __all__ = [
     "SPY_NAME",
     "PushError",
     "PushResult",
+    "check_url",
     "ingest_name",
     "push",
 ]
@@ -175,6 +176,11 @@ class _Target:
     base: str  # scheme://host[:port][/path], no credentials: for messages
     ingest: str  # base + /ingest
     basic_auth: str | None
+
+
+def check_url(url: object) -> None:
+    """Raise InvalidArgument unless ``url`` is a usable Pyroscope server URL (checked offline)."""
+    _check_url(url)
 
 
 def _check_url(url: object) -> _Target:
