@@ -54,7 +54,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from aether_perf.errors import InvalidArgument
-from aether_perf.fileio import PathOrText, describe, open_text_input, open_text_output
+from aether_perf.export.textinput import read_json
+from aether_perf.fileio import PathOrText, describe, open_text_output
 from aether_perf.model.fileformat import format_error
 from aether_perf.model.span import Span
 
@@ -431,18 +432,7 @@ def read(file: PathOrText) -> dict[str, Any]:
     ProfileFormatError (one line, naming the file) for a file that is missing, not JSON, or not a
     trace (no event list, an event that is not an object or has no ``ph``).
     """
-    label = describe(file)
-    try:
-        with open_text_input(file) as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        raise format_error(label, "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise format_error(label, f"cannot read it: {exc}") from None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise format_error(label, f"not a Chrome trace: not JSON ({exc})") from None
+    label, data = read_json(file, "a Chrome trace")
     if isinstance(data, list):
         data = {"traceEvents": data}
     if not isinstance(data, dict) or not isinstance(data.get("traceEvents"), list):

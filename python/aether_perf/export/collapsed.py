@@ -25,7 +25,8 @@ import numpy.typing as npt
 
 from aether_perf.analysis.selection import stack_totals
 from aether_perf.errors import InvalidArgument
-from aether_perf.fileio import PathOrText, describe, open_text_input, open_text_output
+from aether_perf.export.textinput import read_text
+from aether_perf.fileio import PathOrText, open_text_output
 from aether_perf.model.fileformat import format_error
 from aether_perf.model.frame import Frame
 from aether_perf.model.profile import Profile
@@ -113,14 +114,7 @@ def read(file: PathOrText) -> list[tuple[tuple[str, ...], int]]:
 
     Blank lines are skipped; a line without a space before a whole number raises ProfileFormatError.
     """
-    label = describe(file)
-    try:
-        with open_text_input(file) as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        raise format_error(label, "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise format_error(label, f"cannot read it: {exc}") from None
+    label, text = read_text(file)
     result: list[tuple[tuple[str, ...], int]] = []
     for number, line in enumerate(text.split("\n"), start=1):
         line = line.rstrip("\r")

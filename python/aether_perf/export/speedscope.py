@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from aether_perf.analysis.threads import thread_order
-from aether_perf.fileio import PathOrText, describe, open_text_input, open_text_output
+from aether_perf.export.textinput import read_json
+from aether_perf.fileio import PathOrText, open_text_output
 from aether_perf.model.fileformat import format_error
 from aether_perf.model.frame import Frame, ThreadInfo
 from aether_perf.model.meta import ProfileMeta, meta_from_dict, meta_to_dict
@@ -184,18 +185,7 @@ def read(file: PathOrText) -> Profile:
     Raises ProfileFormatError (one line, naming the file) for a file that is missing, not JSON, not
     speedscope, or holds evented profiles or non-time units.
     """
-    label = describe(file)
-    try:
-        with open_text_input(file) as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        raise format_error(label, "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise format_error(label, f"cannot read it: {exc}") from None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise format_error(label, f"not a speedscope file: not JSON ({exc})") from None
+    label, data = read_json(file, "a speedscope file")
     try:
         return _from_json(data)
     except _Bad as exc:
