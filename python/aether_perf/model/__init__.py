@@ -19,3 +19,15 @@ __all__ = [
     "ThreadInfo",
     "load",
 ]
+
+from aether_perf.model.heap import (
+    HEAP_MODES,
+    Growth,
+    HeapMeta,
+    HeapSnapshot,
+    HeapSummary,
+    HotSpot,
+    load_heap,
+)
+
+__all__ += ["HEAP_MODES", "Growth", "HeapMeta", "HeapSnapshot", "HeapSummary", "HotSpot", "load_heap"]
