@@ -19,6 +19,7 @@ CORE_SOURCES = [
     "csrc/handler.c",
     "csrc/sampler.c",
     "csrc/codehook.c",
+    "csrc/alloc.c",
 ]
 
 core_lib = (

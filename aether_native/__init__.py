@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from aether_perf.errors import AetherError, InvalidArgument, SamplerBusyError, SamplerStateError
 
+from aether_native.memory import AllocationTracker
 from aether_native.pprof_server import PprofServer, serve_pprof
 from aether_native.sampler import Sampler
 
@@ -38,6 +39,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "AetherError",
+    "AllocationTracker",
     "InvalidArgument",
     "PprofServer",
     "Profile",

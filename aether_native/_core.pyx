@@ -364,3 +364,195 @@ def running():
 def clock_ns():
     """CLOCK_MONOTONIC in ns, the clock sample times are taken on."""
     return ae_clock_ns()
+
+
+# ------------------------------------------------------------------------------------------------
+# Allocation tracking (csrc/alloc.c)
+
+from cpython.bytes cimport PyBytes_AS_STRING
+
+cdef extern from "alloc.h":
+    int AE_ALLOC_EXACT
+    int AE_ALLOC_SAMPLED
+    int AE_ALLOC_MAX_DEPTH
+    uint32_t AE_ALLOC_NO_STACK
+    ctypedef struct ae_alloc_stats_t:
+        uint64_t allocated_bytes, allocations, freed_bytes, frees, current_bytes, peak_bytes
+        uint64_t live_blocks, sampled_allocations, stacks, unattributed, untracked, foreign_frees
+        uint64_t start_ns, stop_ns
+    ctypedef struct ae_live_t:
+        uint64_t ptr
+        uint64_t size
+        uint64_t time_ns
+        uint32_t stack
+        int32_t tid
+    int ae_alloc_start(int mode, uint64_t sample_rate, int max_depth)
+    int ae_alloc_stop()
+    void ae_alloc_reset()
+    int ae_alloc_running()
+    void ae_alloc_stats(ae_alloc_stats_t *out)
+    int ae_alloc_live(ae_live_t **out, size_t *count)
+    void ae_alloc_live_free(ae_live_t *blocks, size_t count)
+    int ae_alloc_stack(uint32_t id, ae_frame_t *out, int max)
+    void ae_alloc_ignore_thread(int ignore)
+
+ALLOC_EXACT = AE_ALLOC_EXACT
+ALLOC_SAMPLED = AE_ALLOC_SAMPLED
+ALLOC_MAX_DEPTH = AE_ALLOC_MAX_DEPTH
+
+
+cdef class HeapSession:
+    """One allocation-tracking session of the C core (process-wide: ``start`` raises
+    OSError(EBUSY) while another one runs).
+
+    Stacks are interned in C and hold strong references to their code objects until the session
+    is stopped (``stop`` captures the live blocks and resolves them first), so a code address seen
+    here always names the object that made the allocation. Resolution is cached per session."""
+
+    cdef dict _frame_by_pc      # (code address, lasti) -> frame index
+    cdef dict _frame_by_key     # (qualname, filename, line, first_line) -> frame index
+    cdef list _frames
+    cdef dict _stack_by_cid     # C stack id -> stack index
+    cdef dict _stack_by_ids     # tuple of frame indices (root first) -> stack index
+    cdef list _stacks
+    cdef object _final          # (live, stats) captured at stop
+    cdef public object running
+
+    def __cinit__(self):
+        self._frame_by_pc = {}
+        self._frame_by_key = {}
+        self._frames = []
+        self._stack_by_cid = {}
+        self._stack_by_ids = {}
+        self._stacks = []
+        self._final = None
+        self.running = False
+
+    def start(self, int mode, uint64_t sample_rate, int max_depth):
+        """Install the hooks and start recording; returns the CLOCK_MONOTONIC start in ns."""
+        cdef int err = ae_alloc_start(mode, sample_rate, max_depth)
+        if err != 0:
+            raise OSError(-err, "cannot start allocation tracking: " + __import__("os").strerror(-err))
+        self.running = True
+        self._final = None
+        return self.stats()["start_ns"]
+
+    def stop(self):
+        """Stop recording, capture the live blocks and totals as they are now, then drop the C
+        tables (releasing the code objects their stacks held)."""
+        if ae_alloc_stop() != 0:
+            raise OSError(22, "allocation tracking was not running")
+        self.running = False
+        self._final = (self._live_now(), self.stats())
+        ae_alloc_reset()
+
+    def stats(self):
+        cdef ae_alloc_stats_t s
+        if self._final is not None:
+            return dict(self._final[1])
+        ae_alloc_stats(&s)
+        return {
+            "allocated_bytes": s.allocated_bytes,
+            "allocations": s.allocations,
+            "freed_bytes": s.freed_bytes,
+            "frees": s.frees,
+            "current_bytes": s.current_bytes,
+            "peak_bytes": s.peak_bytes,
+            "live_blocks": s.live_blocks,
+            "sampled_allocations": s.sampled_allocations,
+            "stacks": s.stacks,
+            "unattributed": s.unattributed,
+            "untracked": s.untracked,
+            "foreign_frees": s.foreign_frees,
+            "start_ns": s.start_ns,
+            "stop_ns": s.stop_ns,
+        }
+
+    cdef Py_ssize_t _intern_frame(self, tuple key) except -1:
+        cdef object index = self._frame_by_key.get(key)
+        if index is None:
+            index = len(self._frames)
+            self._frames.append(key)
+            self._frame_by_key[key] = index
+        return index
+
+    cdef Py_ssize_t _resolve(self, ae_frame_t *frame) except -1:
+        # The C stack table holds a strong reference to this code object until ae_alloc_reset.
+        pc = (frame.code, frame.lasti)
+        cdef object index = self._frame_by_pc.get(pc)
+        if index is None:
+            code = <object><PyObject *>frame.code
+            line = PyCode_Addr2Line(<PyCodeObject *><PyObject *>frame.code, frame.lasti * 2)
+            if line < 0:
+                line = code.co_firstlineno
+            index = self._intern_frame((code.co_qualname, code.co_filename, line, code.co_firstlineno))
+            self._frame_by_pc[pc] = index
+        return index
+
+    cdef Py_ssize_t _stack_of(self, uint32_t cid) except -1:
+        cdef object index = self._stack_by_cid.get(cid)
+        if index is not None:
+            return index
+        cdef ae_frame_t frames[256]
+        cdef int depth = ae_alloc_stack(cid, frames, 256)
+        cdef list ids = []
+        cdef int i
+        if depth > 0:
+            ids = [0] * depth
+            for i in range(depth):
+                ids[depth - 1 - i] = self._resolve(&frames[i])
+        cdef tuple stack = tuple(ids)
+        index = self._stack_by_ids.get(stack)
+        if index is None:
+            index = len(self._stacks)
+            self._stacks.append(stack)
+            self._stack_by_ids[stack] = index
+        self._stack_by_cid[cid] = index
+        return index
+
+    cdef tuple _live_now(self):
+        cdef ae_live_t *blocks = NULL
+        cdef size_t count = 0, k
+        cdef int32_t *c_stack
+        cdef int64_t *c_size
+        cdef int64_t *c_tid
+        cdef int64_t *c_time
+        ae_alloc_ignore_thread(1)  # our own work below is not the program's
+        try:
+            if ae_alloc_live(&blocks, &count) != 0:
+                raise MemoryError()
+            try:
+                stack = PyBytes_FromStringAndSize(NULL, count * 4)
+                size = PyBytes_FromStringAndSize(NULL, count * 8)
+                tid = PyBytes_FromStringAndSize(NULL, count * 8)
+                time_ns = PyBytes_FromStringAndSize(NULL, count * 8)
+                c_stack = <int32_t *>PyBytes_AS_STRING(stack)
+                c_size = <int64_t *>PyBytes_AS_STRING(size)
+                c_tid = <int64_t *>PyBytes_AS_STRING(tid)
+                c_time = <int64_t *>PyBytes_AS_STRING(time_ns)
+                for k in range(count):
+                    c_stack[k] = <int32_t>self._stack_of(blocks[k].stack)
+                    c_size[k] = <int64_t>blocks[k].size
+                    c_tid[k] = blocks[k].tid
+                    c_time[k] = <int64_t>blocks[k].time_ns
+            finally:
+                ae_alloc_live_free(blocks, count)
+            columns = {"stack": stack, "size": size, "tid": tid, "time_ns": time_ns}
+            return (list(self._frames), list(self._stacks), columns)
+        finally:
+            ae_alloc_ignore_thread(0)
+
+    def live(self):
+        """The live blocks (sampled mode: the sampled ones) as (frames, stacks, columns): frames
+        are (qualname, filename, line, first_line) tuples, stacks tuples of frame indices (root
+        first), columns raw little-endian bytes: stack int32, size/tid/time_ns int64. While
+        running: now; after stop: as they were at stop."""
+        if self._final is not None:
+            return self._final[0]
+        if not self.running:
+            raise OSError(22, "allocation tracking has not been started")
+        return self._live_now()
+
+
+def alloc_running():
+    return bool(ae_alloc_running())

@@ -176,6 +176,14 @@ class Sampler:
         """Stop sampling and return the Profile (also kept as ``self.profile``).
 
         Thread-safe: may be called from another thread than ``start()``."""
+        frames, stacks, columns, stats, end_ns = self._halt()
+        self.profile = self._build_profile(frames, stacks, columns, stats, end_ns)
+        return self.profile
+
+    def _halt(
+        self,
+    ) -> tuple[list[tuple[str, str, int, int]], list[tuple[int, ...]], dict[str, bytes], dict[str, int], int]:
+        """Stop the C core and the drain thread; return what was recorded, unbuilt."""
         global _active
         with _lock:
             if not self._running:
@@ -204,8 +212,7 @@ class Sampler:
             self._session = None
             if _active is self:
                 _active = None
-        self.profile = self._build_profile(frames, stacks, columns, stats, end_ns)
-        return self.profile
+        return frames, stacks, columns, stats, end_ns
 
     def __enter__(self) -> Sampler:
         return self.start()
@@ -323,7 +330,9 @@ def _stop_at_exit() -> None:
     handler ever walks frames being torn down."""
     sampler = _active
     if sampler is not None and sampler.running:
-        sampler.stop()
+        # Nobody can use a Profile now: skip building it. (Building imports numpy, which with busy
+        # threads still holding the GIL at exit can take seconds of GIL hand-offs.)
+        sampler._halt()
 
 
 def _after_fork_in_child() -> None:
