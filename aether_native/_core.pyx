@@ -116,14 +116,46 @@ cdef class _Column:
         return out
 
 
+cdef class _FrameTable:
+    """Frames as (qualname, filename, line, first_line), interned in first-seen order, with the
+    (code address, instruction offset) -> frame cache in front of them. Shared by the sampler's
+    and the allocation tracker's sessions."""
+    cdef dict _by_pc     # (code address, lasti) -> frame index
+    cdef dict _by_key    # (qualname, filename, line, first_line) -> frame index
+    cdef public list frames
+
+    def __cinit__(self):
+        self._by_pc = {}
+        self._by_key = {}
+        self.frames = []
+
+    cdef Py_ssize_t intern(self, tuple key) except -1:
+        cdef object index = self._by_key.get(key)
+        if index is None:
+            index = len(self.frames)
+            self.frames.append(key)
+            self._by_key[key] = index
+        return index
+
+    cdef Py_ssize_t code_frame(self, object code, uintptr_t address, int32_t lasti) except -1:
+        """The frame of a live code object (the caller keeps it alive) at instruction `lasti`."""
+        pc = (address, lasti)
+        cdef object index = self._by_pc.get(pc)
+        if index is None:
+            line = PyCode_Addr2Line(<PyCodeObject *><PyObject *>code, lasti * 2)
+            if line < 0:  # an instruction without a line (a generator's prologue): its def line
+                line = code.co_firstlineno
+            index = self.intern((code.co_qualname, code.co_filename, line, code.co_firstlineno))
+            self._by_pc[pc] = index
+        return index
+
+
 cdef class Session:
     """One recording session of the C sampler. Only one may run at a time (the C core is
     process-wide); ``start`` raises OSError(EBUSY) otherwise."""
 
     cdef dict _code_refs      # code address -> code object: keeps resolved code objects alive
-    cdef dict _frame_by_pc    # (code address, lasti) -> frame index
-    cdef dict _frame_by_key   # (qualname, filename, line, first_line) -> frame index
-    cdef list _frames         # frame index -> (qualname, filename, line, first_line)
+    cdef _FrameTable _table
     cdef dict _stack_by_raw   # raw ring bytes of a stack -> stack index
     cdef dict _stack_by_ids   # tuple of frame indices (root first) -> stack index
     cdef list _stacks
@@ -145,9 +177,7 @@ cdef class Session:
 
     cdef _reset(self):
         self._code_refs = {}
-        self._frame_by_pc = {}
-        self._frame_by_key = {}
-        self._frames = []
+        self._table = _FrameTable()
         self._stack_by_raw = {}
         self._stack_by_ids = {}
         self._stacks = []
@@ -189,14 +219,6 @@ cdef class Session:
         """After the final drain: stop watching code deaths."""
         ae_codehook_uninstall()
 
-    cdef Py_ssize_t _intern_frame(self, tuple key) except -1:
-        cdef object index = self._frame_by_key.get(key)
-        if index is None:
-            index = len(self._frames)
-            self._frames.append(key)
-            self._frame_by_key[key] = index
-        return index
-
     cdef Py_ssize_t _resolve(self, ae_frame_t *frame) except -1:
         # Read the entry afresh: a code-death hook may have rewritten it since the record was
         # first looked at (any allocation below may run the GC, which may free code objects).
@@ -207,8 +229,8 @@ cdef class Session:
         cdef int first_line
         if address & 1:
             if ae_tomb_get(address >> 1, &qualname, &filename, &first_line) != 0:
-                return self._intern_frame(UNKNOWN_FRAME)
-            return self._intern_frame((<object>qualname, <object>filename, lasti, first_line))
+                return self._table.intern(UNKNOWN_FRAME)
+            return self._table.intern((<object>qualname, <object>filename, lasti, first_line))
         # PyLong keys are not GC-tracked: creating them cannot free the code object before we
         # hold it. Once held (here, or in an earlier drain), it stays alive for the session.
         cdef object key = address
@@ -216,15 +238,7 @@ cdef class Session:
         if code is None:
             code = <object><PyObject *>address
             self._code_refs[key] = code
-        pc = (address, lasti)
-        cdef object index = self._frame_by_pc.get(pc)
-        if index is None:
-            line = PyCode_Addr2Line(<PyCodeObject *><PyObject *>code, lasti * 2)
-            if line < 0:  # an instruction without a line (a generator's prologue): its def line
-                line = code.co_firstlineno
-            index = self._intern_frame((code.co_qualname, code.co_filename, line, code.co_firstlineno))
-            self._frame_by_pc[pc] = index
-        return index
+        return self._table.code_frame(code, address, lasti)
 
     cdef Py_ssize_t _stack_of(self, ae_record_t *rec) except -1:
         cdef Py_ssize_t depth = rec.depth
@@ -313,7 +327,7 @@ cdef class Session:
             "weight_ns": self._c_weight.take(),
             "flags": self._c_flags.take(),
         }
-        frames, stacks = self._frames, self._stacks
+        frames, stacks = self._table.frames, self._stacks
         self._reset()
         ae_tomb_clear()
         return frames, stacks, columns
@@ -409,9 +423,7 @@ cdef class HeapSession:
     is stopped (``stop`` captures the live blocks and resolves them first), so a code address seen
     here always names the object that made the allocation. Resolution is cached per session."""
 
-    cdef dict _frame_by_pc      # (code address, lasti) -> frame index
-    cdef dict _frame_by_key     # (qualname, filename, line, first_line) -> frame index
-    cdef list _frames
+    cdef _FrameTable _table
     cdef dict _stack_by_cid     # C stack id -> stack index
     cdef dict _stack_by_ids     # tuple of frame indices (root first) -> stack index
     cdef list _stacks
@@ -419,9 +431,7 @@ cdef class HeapSession:
     cdef public object running
 
     def __cinit__(self):
-        self._frame_by_pc = {}
-        self._frame_by_key = {}
-        self._frames = []
+        self._table = _FrameTable()
         self._stack_by_cid = {}
         self._stack_by_ids = {}
         self._stacks = []
@@ -468,26 +478,9 @@ cdef class HeapSession:
             "stop_ns": s.stop_ns,
         }
 
-    cdef Py_ssize_t _intern_frame(self, tuple key) except -1:
-        cdef object index = self._frame_by_key.get(key)
-        if index is None:
-            index = len(self._frames)
-            self._frames.append(key)
-            self._frame_by_key[key] = index
-        return index
-
     cdef Py_ssize_t _resolve(self, ae_frame_t *frame) except -1:
         # The C stack table holds a strong reference to this code object until ae_alloc_reset.
-        pc = (frame.code, frame.lasti)
-        cdef object index = self._frame_by_pc.get(pc)
-        if index is None:
-            code = <object><PyObject *>frame.code
-            line = PyCode_Addr2Line(<PyCodeObject *><PyObject *>frame.code, frame.lasti * 2)
-            if line < 0:
-                line = code.co_firstlineno
-            index = self._intern_frame((code.co_qualname, code.co_filename, line, code.co_firstlineno))
-            self._frame_by_pc[pc] = index
-        return index
+        return self._table.code_frame(<object><PyObject *>frame.code, frame.code, frame.lasti)
 
     cdef Py_ssize_t _stack_of(self, uint32_t cid) except -1:
         cdef object index = self._stack_by_cid.get(cid)
@@ -538,7 +531,7 @@ cdef class HeapSession:
             finally:
                 ae_alloc_live_free(blocks, count)
             columns = {"stack": stack, "size": size, "tid": tid, "time_ns": time_ns}
-            return (list(self._frames), list(self._stacks), columns)
+            return (list(self._table.frames), list(self._stacks), columns)
         finally:
             ae_alloc_ignore_thread(0)
 
