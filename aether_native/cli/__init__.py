@@ -72,9 +72,9 @@ def _source_tree_version() -> str | None:
 
 
 def _commands() -> dict[str, Callable[[list[str], TextIO], int]]:
-    from aether_native.cli import profile_cmd, report_cmd
+    from aether_native.cli import memcheck_cmd, profile_cmd, report_cmd
 
-    return {"profile": profile_cmd.run, "perf-report": report_cmd.run}
+    return {"profile": profile_cmd.run, "perf-report": report_cmd.run, "memcheck": memcheck_cmd.run}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -95,6 +95,8 @@ def run(argv: list[str], stderr: TextIO) -> int:
         if ns.format not in ("html", "chrome-trace"):
             raise UsageError(f"--spans works with --format html or chrome-trace, not {ns.format}")
         _check_input(Path(ns.spans), what="trace")
+    if _is_heap(input_path):
+        return _heap_report(input_path, destination, ns, stderr)
     profile = load_profile(input_path)
     base = load_profile(Path(ns.diff)) if ns.diff is not None else None
     spans = _load_spans(Path(ns.spans)) if ns.spans is not None else None
@@ -112,6 +114,62 @@ def run(argv: list[str], stderr: TextIO) -> int:
             raise RunError(f"cannot write '{destination}': {exc.strerror or exc}") from None
     else:
         outputs.write_profile(profile, destination, ns.format, base=base, spans=spans)
+    print(f"aether: wrote {ns.format} to {ns.output or _relative(destination)}", file=stderr)
+    return 0
+
+
+HEAP_FORMATS = ("text", "speedscope", "collapsed")
+
+
+def _is_heap(path: Path) -> bool:
+    """True when `path` holds a heap snapshot (an aprof document of kind "heap")."""
+    from aether_perf.model.fileformat import read_document
+
+    try:
+        return read_document(path).kind == "heap"
+    except Exception:  # unreadable or not ours: load_profile says what is wrong with it
+        return False
+
+
+def _heap_report(path: Path, destination: Path | None, ns: argparse.Namespace, stderr: TextIO) -> int:
+    """perf-report on a heap snapshot: the heap summary and leak totals (text), or a conversion."""
+    if ns.format not in HEAP_FORMATS:
+        raise UsageError(f"--format {ns.format} is not available for heap snapshots yet")
+    if ns.diff is not None or ns.spans is not None or ns.tree:
+        raise UsageError("--diff, --spans and --tree are not available for heap snapshots yet")
+    from aether_perf.errors import AetherError
+    from aether_perf.model import load_heap
+
+    try:
+        snapshot = load_heap(path)
+    except OSError as exc:
+        raise UsageError(f"cannot read heap snapshot '{path}': {exc.strerror or exc}") from None
+    except AetherError as exc:
+        raise UsageError(str(exc)) from None
+
+    def emit(stream: TextIO, color: bool | None) -> None:
+        if ns.format == "text":
+            from aether_perf.analysis.heap import leak_report
+            from aether_perf.report.heap_text import render_heap_summary, render_leak_report
+
+            render_heap_summary(snapshot, top=ns.top, file=stream, color=color)
+            render_leak_report(leak_report(snapshot), full=False, file=stream, color=color)
+        elif ns.format == "speedscope":
+            snapshot.to_speedscope(stream)
+        else:
+            snapshot.to_collapsed(stream)
+        stream.flush()
+
+    if destination is None:
+        emit(sys.stdout, None)
+        return 0
+    from aether_perf.fileio import atomic_write_text
+
+    try:
+        with atomic_write_text(destination) as handle:
+            emit(handle, False)
+    except OSError as exc:
+        raise RunError(f"cannot write '{destination}': {exc.strerror or exc}") from None
     print(f"aether: wrote {ns.format} to {ns.output or _relative(destination)}", file=stderr)
     return 0
 
