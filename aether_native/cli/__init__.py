@@ -2,6 +2,7 @@
 
     aether profile [options] [--] script.py [args ...]     run and profile a program in-process
     aether perf-report --input run.aprof [options]         summarise or convert a saved profile
+    aether memcheck [options] [--] script.py [args ...]    run a program under the allocation tracker
     aether --version
 
 Exit statuses: the target's own for `profile`; 2 for bad input (one `aether: error:` line on
@@ -30,12 +31,15 @@ usage: aether profile [options] [--] script.py [args ...]
        aether profile [options] -m module [args ...]
        aether profile [options] --target script.py [-- args ...]
        aether profile --demo [-o demo.speedscope.json]
-       aether perf-report --input run.aprof [--format text|speedscope|collapsed] [--top N] [-o FILE]
+       aether perf-report --input run.aprof [--format text|html|svg|speedscope|collapsed|pprof|chrome-trace]
+                          [--diff BASE.aprof] [--top N] [-o FILE]
+       aether memcheck [--mode exact|sampled] [--leak-check summary|full] [--fail-over SIZE] -- script.py
        aether --version
 
 commands:
   profile      run a Python script or module in-process under the sampling profiler
-  perf-report  print a summary of a saved profile, or convert it
+  perf-report  print a summary of a saved profile or heap snapshot, compare, or convert it
+  memcheck     run a Python script or module under the allocation tracker; report leaks
 
 'aether COMMAND --help' describes each command's options.
 """
@@ -99,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: list[str], stderr: TextIO) -> int:
     if not args:
         raise UsageError(
-            "no command given: use 'aether profile' or 'aether perf-report' (see 'aether --help')"
+            "no command given: use 'aether profile', 'aether perf-report' or 'aether memcheck' "
+            "(see 'aether --help')"
         )
     head, rest = args[0], args[1:]
     if head in ("-h", "--help"):
