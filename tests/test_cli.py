@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import shutil
 import signal
@@ -23,28 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from workloads import cli_env
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _from_source_tree() -> bool:
-    """True when this process would import aether_native from the checkout, not an installation."""
-    spec = importlib.util.find_spec("aether_native")
-    if spec is None or spec.origin is None:
-        return True
-    return Path(spec.origin).resolve().is_relative_to(ROOT)
-
-
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    if _from_source_tree():  # an in-place build: the child (run from tmp_path) needs the tree on its path
-        extra = [str(ROOT), str(ROOT / "python")]
-        old = env.get("PYTHONPATH")
-        env["PYTHONPATH"] = os.pathsep.join([*extra, *([old] if old else [])])
-    env["COLUMNS"] = "200"  # rich: no wrapped function names in the summary
-    env.pop("NO_COLOR", None)
-    env.pop("FORCE_COLOR", None)
-    return env
 
 
 if importlib.util.find_spec("aether_perf") is None:
@@ -52,7 +32,7 @@ if importlib.util.find_spec("aether_perf") is None:
 
 from aether_perf.model import Profile, load  # noqa: E402
 
-ENV = _child_env()
+ENV = cli_env()
 TIMEOUT = 120
 
 HOT_SCRIPT = """\

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -17,27 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from workloads import cli_env
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _from_source_tree() -> bool:
-    """True when this process would import aether_native from the checkout, not an installation."""
-    spec = importlib.util.find_spec("aether_native")
-    if spec is None or spec.origin is None:
-        return True
-    return Path(spec.origin).resolve().is_relative_to(ROOT)
-
-
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    if _from_source_tree():  # an in-place build: the child (run from tmp_path) needs the tree on its path
-        extra = [str(ROOT), str(ROOT / "python")]
-        old = env.get("PYTHONPATH")
-        env["PYTHONPATH"] = os.pathsep.join([*extra, *([old] if old else [])])
-    env["COLUMNS"] = "200"
-    env.pop("NO_COLOR", None)
-    env.pop("FORCE_COLOR", None)
-    return env
 
 
 if importlib.util.find_spec("aether_perf") is None:
@@ -46,7 +27,7 @@ if importlib.util.find_spec("aether_perf") is None:
 from aether_perf.analysis.heap import leak_report  # noqa: E402
 from aether_perf.model import load_heap  # noqa: E402
 
-ENV = _child_env()
+ENV = cli_env()
 TIMEOUT = 120
 COUNT = 5000
 

@@ -56,6 +56,15 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def cli_env() -> dict[str, str]:
+    """``child_env()`` for the `aether` command's subprocess tests: wide, colourless output, so
+    the summary's function names are not wrapped and the text can be matched."""
+    env = child_env({"COLUMNS": "200"})
+    env.pop("NO_COLOR", None)
+    env.pop("FORCE_COLOR", None)
+    return env
+
+
 def run_script(
     source: str,
     directory: Path,
