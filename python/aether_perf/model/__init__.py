@@ -1,25 +1,7 @@
-"""The data model: :class:`Profile` and its parts, and the aprof file format."""
+"""The data model: :class:`Profile` and its parts, heap snapshots, findings, and the aprof file format."""
 
+from aether_perf.model.finding import SEVERITIES, Finding, Location, Severity
 from aether_perf.model.frame import FLAG_HOLDS_GIL, FLAG_IDLE, FLAG_TRUNCATED, Frame, FunctionKey, ThreadInfo
-from aether_perf.model.meta import PROFILE_MODES, ProfileMeta
-from aether_perf.model.profile import MAIN_THREAD_NAME, Profile, load
-from aether_perf.model.span import Span
-
-__all__ = [
-    "FLAG_HOLDS_GIL",
-    "FLAG_IDLE",
-    "FLAG_TRUNCATED",
-    "MAIN_THREAD_NAME",
-    "PROFILE_MODES",
-    "Frame",
-    "FunctionKey",
-    "Profile",
-    "ProfileMeta",
-    "Span",
-    "ThreadInfo",
-    "load",
-]
-
 from aether_perf.model.heap import (
     HEAP_MODES,
     Growth,
@@ -29,5 +11,32 @@ from aether_perf.model.heap import (
     HotSpot,
     load_heap,
 )
+from aether_perf.model.meta import PROFILE_MODES, ProfileMeta
+from aether_perf.model.profile import MAIN_THREAD_NAME, Profile, load
+from aether_perf.model.span import Span
 
-__all__ += ["HEAP_MODES", "Growth", "HeapMeta", "HeapSnapshot", "HeapSummary", "HotSpot", "load_heap"]
+__all__ = [
+    "FLAG_HOLDS_GIL",
+    "FLAG_IDLE",
+    "FLAG_TRUNCATED",
+    "HEAP_MODES",
+    "MAIN_THREAD_NAME",
+    "PROFILE_MODES",
+    "SEVERITIES",
+    "Finding",
+    "Frame",
+    "FunctionKey",
+    "Growth",
+    "HeapMeta",
+    "HeapSnapshot",
+    "HeapSummary",
+    "HotSpot",
+    "Location",
+    "Profile",
+    "ProfileMeta",
+    "Severity",
+    "Span",
+    "ThreadInfo",
+    "load",
+    "load_heap",
+]
