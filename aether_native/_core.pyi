@@ -2,12 +2,24 @@
 
 MODE_CPU: int
 MODE_WALL: int
+MODE_TRIGGER: int
 MAX_DEPTH: int
 UNKNOWN_FRAME: tuple[str, str, int, int]
 
 class Session:
     running: bool
-    def start(self, mode: int, interval_ns: int, max_depth: int, signo: int, ring_bytes: int) -> int: ...
+    def start(
+        self,
+        mode: int,
+        interval_ns: int,
+        max_depth: int,
+        signo: int,
+        ring_bytes: int,
+        trigger_type: int = 0,
+        trigger_config: int = 0,
+        trigger_period: int = 0,
+        trigger_user_only: bool = False,
+    ) -> int: ...
     def stop(self) -> None: ...
     def finish(self) -> None: ...
     def drain(self) -> int: ...

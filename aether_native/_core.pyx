@@ -42,6 +42,7 @@ cdef extern from "ring.h":
 cdef extern from "state.h":
     int AE_MODE_CPU
     int AE_MODE_WALL
+    int AE_MODE_TRIGGER
     int AE_MAX_DEPTH
 
 cdef extern from "sampler.h":
@@ -51,12 +52,16 @@ cdef extern from "sampler.h":
         int max_depth
         int signo
         uint64_t ring_bytes
+        uint32_t trigger_type
+        uint64_t trigger_config
+        uint64_t trigger_period
+        int trigger_user_only
     ctypedef struct ae_stats_t:
         uint64_t ticks, late_ticks, signals_sent, signals_failed, idle_records, foreign_signals
         uint64_t stale_signals, no_thread_state, lost_weight_ns, blocked_skips, walk_faults, wakeups_seen
         uint64_t handler_ns
         uint64_t threads_seen, threads_untracked
-        uint64_t records_written, records_dropped
+        uint64_t records_written, records_dropped, trigger_open_failed
     int ae_sampler_start(const ae_config_t *config)
     int ae_sampler_stop() nogil
     int ae_sampler_running()
@@ -78,6 +83,7 @@ cdef extern from "codehook.h":
 
 MODE_CPU = AE_MODE_CPU
 MODE_WALL = AE_MODE_WALL
+MODE_TRIGGER = AE_MODE_TRIGGER
 MAX_DEPTH = AE_MAX_DEPTH
 
 UNKNOWN_FRAME = ("<unknown>", "", 0, 0)
@@ -184,8 +190,11 @@ cdef class Session:
         self._last_stack = {}
         self._tids = set()
 
-    def start(self, int mode, uint64_t interval_ns, int max_depth, int signo, uint64_t ring_bytes):
-        """Start sampling; returns the CLOCK_MONOTONIC ns that sample times count from."""
+    def start(self, int mode, uint64_t interval_ns, int max_depth, int signo, uint64_t ring_bytes,
+              uint32_t trigger_type=0, uint64_t trigger_config=0, uint64_t trigger_period=0,
+              bint trigger_user_only=False):
+        """Start sampling; returns the CLOCK_MONOTONIC ns that sample times count from. MODE_TRIGGER
+        samples each thread every `trigger_period` events of perf event (type, config)."""
         cdef ae_config_t config
         if ae_sampler_running():
             raise OSError(16, "another sampler is already running in this process")
@@ -196,6 +205,10 @@ cdef class Session:
         config.max_depth = max_depth
         config.signo = signo
         config.ring_bytes = ring_bytes
+        config.trigger_type = trigger_type
+        config.trigger_config = trigger_config
+        config.trigger_period = trigger_period
+        config.trigger_user_only = trigger_user_only
         # The hook must watch the ring before the first sample can name a code object.
         ae_codehook_install(ae_sampler_ring())
         cdef int err = ae_sampler_start(&config)
@@ -355,6 +368,7 @@ def stats():
         "threads_untracked": s.threads_untracked,
         "records_written": s.records_written,
         "records_dropped": s.records_dropped,
+        "trigger_open_failed": s.trigger_open_failed,
         "code_objects_rescued": ae_codehook_rescued(),
     }
 
