@@ -131,3 +131,24 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path: Path) -> None:
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("aether: error: "), (args, done.stderr)
         assert message in lines[0], (args, lines[0])
+
+
+def test_a_forked_child_is_counted_and_prints_no_table_of_its_own(tmp_path: Path) -> None:
+    script = """\
+import os, sys, time
+pid = os.fork()
+if pid == 0:
+    end = time.process_time() + 0.3
+    while time.process_time() < end:
+        pass
+    sys.exit(0)  # runs off the end of the runner in the child: it must stay quiet
+os.waitpid(pid, 0)
+"""
+    (tmp_path / "f.py").write_text(script)
+    done = aether("stat", "-e", "task-clock", "--json", "f.json", "f.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("Performance counter stats") == 1
+    assert "child processes started by the program (inherit)" in done.stderr
+    data = json.loads((tmp_path / "f.json").read_text())
+    task = next(e for e in data["reading"]["events"] if e["name"] == "task-clock")
+    assert task["value"] >= 0.28e9  # the child's CPU, folded in through inherit
