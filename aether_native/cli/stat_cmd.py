@@ -240,14 +240,12 @@ def run(argv: list[str], stderr: TextIO) -> int:
             from aether_perf.report.counters_text import render_findings, render_stat
 
             names = {thread.native_id: thread.name for thread in threading.enumerate() if thread.native_id}
-            render_stat(final, target.command, stream, thread_names=names)
+            notes = []
             if ns.per_thread:
-                print("  forked child processes are not counted with --per-thread", file=stream)
+                notes.append("forked child processes are not counted with --per-thread")
             elif ns.no_inherit:
-                print(
-                    "  threads and processes started by the program are not counted (--no-inherit)",
-                    file=stream,
-                )
+                notes.append("threads and processes started by the program are not counted (--no-inherit)")
+            render_stat(final, target.command, stream, thread_names=names, notes=notes)
             if findings:
                 render_findings(findings, stream, lang=ns.lang or "en")
         if path is not None:

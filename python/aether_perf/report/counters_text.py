@@ -2,7 +2,8 @@
 
 An unavailable event prints ``<not supported>`` (or ``<not counted>`` when it never got onto the
 PMU) with its reason, never a zero; a multiplexed one prints its scaled value and the share of
-the time it ran, e.g. ``(62.50%)``; one taken from /proc says so.
+the time it ran, e.g. ``(62.50%)``; one taken from /proc says so. Colour follows
+``report.text.make_console`` (terminals only, NO_COLOR / FORCE_COLOR honoured); lines never wrap.
 """
 
 from __future__ import annotations
@@ -10,10 +11,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TextIO
 
+from rich.console import Console
+from rich.text import Text
+
 from aether_perf.model.counters import SOURCE_PROCFS, CounterReading, EventCount
 from aether_perf.model.finding import Finding
+from aether_perf.report.text import make_console
 
 __all__ = ["format_event", "render_findings", "render_interval", "render_stat"]
+
+
+def _emit(console: Console, line: str = "", style: str = "") -> None:
+    console.print(Text(line, style=style), soft_wrap=True)
+
+
+def _event_style(event: EventCount) -> str:
+    return "yellow" if not event.available or event.scaled is None else ""
 
 
 def _comment(event: EventCount, reading: CounterReading) -> str:
@@ -71,27 +84,35 @@ def render_stat(
     file: TextIO,
     *,
     thread_names: dict[int, str] | None = None,
+    notes: Sequence[str] = (),
+    color: bool | None = None,
 ) -> None:
     """The closing table: every event, the notes behind [procfs]/[user], per-thread rows."""
-    print(f"\n Performance counter stats for '{' '.join(command)}':\n", file=file)
+    console = make_console(file, color)
+    _emit(console)
+    _emit(console, f" Performance counter stats for '{' '.join(command)}':", "bold")
+    _emit(console)
     for event in reading.events.values():
-        print(format_event(event, reading), file=file)
-    print(f"\n{reading.duration_ns / 1e9:>18.9f} seconds time elapsed", file=file)
-    notes = sorted({f"{e.name}: {e.note}" for e in reading.events.values() if e.note})
-    if notes or reading.inherit:
-        print("", file=file)
+        _emit(console, format_event(event, reading), _event_style(event))
+    _emit(console)
+    _emit(console, f"{reading.duration_ns / 1e9:>18.9f} seconds time elapsed")
+    lines = sorted({f"{e.name}: {e.note}" for e in reading.events.values() if e.note})
     if reading.inherit:
-        print("  counts include threads and child processes started by the program (inherit)", file=file)
-    for note in notes:
-        print(f"  {note}", file=file)
+        lines.insert(0, "counts include threads and child processes started by the program (inherit)")
+    lines.extend(notes)
+    if lines:
+        _emit(console)
+    for line in lines:
+        _emit(console, f"  {line}", "dim")
     if reading.threads:
         names = thread_names or {}
-        print("\n Per thread:", file=file)
+        _emit(console)
+        _emit(console, " Per thread:", "bold")
         header = "".join(f"{name:>20}" for name in reading.events)
-        print(f"{'tid':>10}  {'name':<20}{header}", file=file)
+        _emit(console, f"{'tid':>10}  {'name':<20}{header}")
         for tid, part in sorted(reading.threads.items()):
             cells = "".join(f"{_cell(part.events[name]):>20}" for name in reading.events)
-            print(f"{tid:>10}  {names.get(tid, '')[:20]:<20}{cells}", file=file)
+            _emit(console, f"{tid:>10}  {names.get(tid, '')[:20]:<20}{cells}")
     file.flush()
 
 
@@ -104,39 +125,47 @@ def _cell(event: EventCount) -> str:
     return f"{value:,.0f}"
 
 
-def render_interval(delta: CounterReading, elapsed_s: float, file: TextIO, *, header: bool = False) -> None:
+def render_interval(
+    delta: CounterReading, elapsed_s: float, file: TextIO, *, header: bool = False, color: bool | None = None
+) -> None:
     """One block per interval (perf stat -I): time since start, then each event's delta."""
+    console = make_console(file, color)
     if header:
-        print(f"#{'time':>13} {'counts':>22} {'unit events':<24}", file=file)
+        _emit(console, f"#{'time':>13} {'counts':>22} {'unit events':<24}", "bold")
     for event in delta.events.values():
         if not event.available:
             continue  # the closing table says why, once
-        line = format_event(event, delta)
-        print(f"{elapsed_s:14.6f} {line}", file=file)
+        _emit(console, f"{elapsed_s:14.6f} {format_event(event, delta)}", _event_style(event))
     file.flush()
 
 
-def render_findings(findings: Sequence[Finding], file: TextIO, *, lang: str = "en") -> None:
+def render_findings(
+    findings: Sequence[Finding], file: TextIO, *, lang: str = "en", color: bool | None = None
+) -> None:
     """The bottleneck report: fired rules with their suggestions, then what was not evaluated."""
+    console = make_console(file, color)
     zh = lang == "zh"
-    print("\n 瓶颈分析:" if zh else "\n Bottleneck analysis:", file=file)
+    _emit(console)
+    _emit(console, " 瓶颈分析:" if zh else " Bottleneck analysis:", "bold")
     fired = [f for f in findings if f.evaluated and f.severity != "info"]
     other = [f for f in findings if f.evaluated and f.severity == "info"]
     skipped = [f for f in findings if not f.evaluated]
     if not fired:
-        print(
-            "  未发现瓶颈（在可评估的规则中）"
+        nothing = (
+            "未发现瓶颈（在可评估的规则中）"
             if zh
-            else "  no bottleneck found by the rules that could be evaluated",
-            file=file,
+            else "no bottleneck found by the rules that could be evaluated"
         )
+        _emit(console, f"  {nothing}", "green")
     for finding in fired:
-        print(f"  [{finding.severity}] {finding.title}: {finding.message}", file=file)
+        _emit(console, f"  [{finding.severity}] {finding.title}: {finding.message}", "bold red")
         for suggestion in finding.suggestions:
-            print(f"      - {suggestion}", file=file)
+            _emit(console, f"      - {suggestion}")
     for finding in other:
-        print(f"  [info] {finding.title}: {finding.message}", file=file)
+        _emit(console, f"  [info] {finding.title}: {finding.message}")
     for finding in skipped:
         label = "未评估" if zh else "not evaluated"
-        print(f"  [{label}] {finding.title}: {finding.message.removeprefix('not evaluated: ')}", file=file)
+        _emit(
+            console, f"  [{label}] {finding.title}: {finding.message.removeprefix('not evaluated: ')}", "dim"
+        )
     file.flush()
