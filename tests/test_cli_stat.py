@@ -91,6 +91,7 @@ def test_interval_lines_and_analysis_in_chinese(tmp_path: Path) -> None:
     assert done.returncode == 3, done.stderr
     data = json.loads((tmp_path / "o.json").read_text())
     assert len(data["intervals"]) >= 3
+    assert len(data["interval_findings"]) == len(data["intervals"])  # the rules run on every delta
     total = sum(
         next(e["value"] for e in interval["events"] if e["name"] == "task-clock")
         for interval in data["intervals"]

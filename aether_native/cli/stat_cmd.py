@@ -18,7 +18,7 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from aether_native.cli import outputs
 from aether_native.cli.errors import UsageError, from_exception
@@ -28,7 +28,9 @@ from aether_native.cli.profile_cmd import SplitArgv, _flush, _sigint_ignored, sp
 from aether_native.cli.target import Runner, validate
 
 if TYPE_CHECKING:
+    from aether_perf.analysis.bottlenecks import Lang
     from aether_perf.model.counters import CounterReading
+    from aether_perf.model.finding import Finding
 
     from aether_native.counters import Counters
 
@@ -145,13 +147,22 @@ def _make_counters(ns: argparse.Namespace) -> Counters:
 
 
 class _IntervalPrinter:
-    """Prints the delta of every interval from a daemon thread (perf stat -I)."""
+    """Prints the delta of every interval from a daemon thread (perf stat -I); with --analyze,
+    also the rules that fire on that interval (the chapter's "current minus previous")."""
 
-    def __init__(self, counters: Counters, seconds: float, stream: TextIO | None) -> None:
+    def __init__(
+        self,
+        counters: Counters,
+        seconds: float,
+        stream: TextIO | None,
+        analyze: Lang | None = None,
+    ) -> None:
         self.counters = counters
         self.seconds = seconds
         self.stream = stream
+        self.analyze = analyze  # the report language, or None
         self.deltas: list[CounterReading] = []
+        self.findings: list[list[Finding]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="aether-stat-interval", daemon=True)
         self._previous: CounterReading | None = None
@@ -165,10 +176,22 @@ class _IntervalPrinter:
         delta = current - self._previous
         self._previous = current
         self.deltas.append(delta)
+        fired: list[Finding] = []
+        if self.analyze is not None:
+            from aether_perf.analysis.bottlenecks import bottlenecks
+
+            fired = [f for f in bottlenecks(delta, lang=self.analyze) if f.evaluated and f.severity != "info"]
+            self.findings.append(fired)
         if self.stream is not None:
             from aether_perf.report.counters_text import render_interval
 
-            render_interval(delta, current.duration_ns / 1e9, self.stream, header=len(self.deltas) == 1)
+            elapsed = current.duration_ns / 1e9
+            render_interval(delta, elapsed, self.stream, header=len(self.deltas) == 1)
+            for finding in fired:
+                print(
+                    f"{elapsed:14.6f} [{finding.severity}] {finding.title}: {finding.message}",
+                    file=self.stream,
+                )
 
     def _loop(self) -> None:
         while not self._stop.wait(self.seconds):
@@ -214,7 +237,7 @@ def run(argv: list[str], stderr: TextIO) -> int:
         except Exception as exc:
             raise from_exception(exc, "cannot start the counters") from None
         if interval is not None:
-            printer = _IntervalPrinter(counters, interval, stream)
+            printer = _IntervalPrinter(counters, interval, stream, (ns.lang or "en") if ns.analyze else None)
             printer.start()
         try:
             outcome = runner.run()
@@ -231,7 +254,7 @@ def run(argv: list[str], stderr: TextIO) -> int:
 
     with _sigint_ignored():
         _flush(sys.stdout)
-        findings = []
+        findings: list[Finding] = []
         if ns.analyze:
             from aether_perf.analysis.bottlenecks import bottlenecks
 
@@ -257,7 +280,7 @@ def run(argv: list[str], stderr: TextIO) -> int:
 def _write_json(
     path: Path,
     reading: CounterReading,
-    findings: list[Any],
+    findings: list[Finding],
     printer: _IntervalPrinter | None,
     command: list[str],
     status: int,
@@ -271,6 +294,11 @@ def _write_json(
         "exit_status": status,
         "reading": reading.to_dict(),
         "intervals": [delta.to_dict() for delta in printer.deltas] if printer is not None else [],
+        "interval_findings": (
+            [[finding.to_dict() for finding in fired] for fired in printer.findings]
+            if printer is not None
+            else []
+        ),
         "findings": [finding.to_dict() for finding in findings],
     }
     try:
