@@ -407,9 +407,10 @@ class Counters:
                 self._procfs_notes[index] = f"from /proc and getrusage: perf_event refused it ({reason})"
             elif spec.name in _KERNEL_SIDE and index in self._user_only:
                 self._procfs.add(index)
+                why = "as asked" if self.user_only else f"perf_event_paranoid={self.paranoid}"
                 self._procfs_notes[index] = (
-                    "from /proc and getrusage: perf_event could count it only in user mode "
-                    f"(perf_event_paranoid={self.paranoid}), where it always reads 0"
+                    f"from /proc and getrusage: perf_event could count it only in user mode ({why}), "
+                    "where it always reads 0"
                 )
 
     def _fallbacks(self) -> list[EventSpec]:
@@ -493,9 +494,14 @@ class Counters:
                 running_ns=running,
                 source=SOURCE_PERF,
                 user_only=user,
-                note=f"user mode only (perf_event_paranoid={self.paranoid})" if user else "",
+                note=self._user_note() if user else "",
             )
         return events
+
+    def _user_note(self) -> str:
+        if self.user_only:
+            return "user mode only (as asked)"
+        return f"user mode only: kernel-mode counting refused (perf_event_paranoid={self.paranoid})"
 
     def _procfs_values(self, name: str) -> dict[int | None, int]:
         """Current /proc (or getrusage) values of ``name``: key None is the process total."""

@@ -210,3 +210,61 @@ def test_bad_input() -> None:
         "page-faults",
         "cycles",
     ]
+
+
+UNPRIVILEGED = """\
+import ctypes, json, sys, time
+
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+class Header(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class Data(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_uint32) for name in ("effective", "permitted", "inheritable")]
+
+
+header, data = Header(0x20080522, 0), (Data * 2)()
+assert libc.capget(ctypes.byref(header), data) == 0
+data[0].effective &= ~(1 << 21)  # CAP_SYS_ADMIN
+data[1].effective &= ~(1 << (38 - 32))  # CAP_PERFMON
+assert libc.capset(ctypes.byref(header), data) == 0
+
+from aether_native import Counters, _core
+
+group = _core.CounterGroup([(1, 1), (1, 3)])
+with Counters(["task-clock", "context-switches"]) as counters:
+    for _ in range(20):
+        time.sleep(0.002)
+reading = counters.read()
+print(json.dumps({"errors": group.errors(), "user_only": group.user_only(), "reading": reading.to_dict()}))
+"""
+
+
+@pytest.mark.skipif(
+    (_core.perf_event_paranoid() or 0) < 2, reason="perf_event_paranoid < 2 lets anyone count kernel mode"
+)
+def test_without_cap_perfmon_kernel_counting_is_retried_user_only() -> None:
+    """A process without CAP_PERFMON/CAP_SYS_ADMIN at perf_event_paranoid >= 2 gets EACCES for
+    kernel-mode counting: the events must open user-only, and context switches come from /proc."""
+    import json
+    import subprocess
+    import sys
+
+    from workloads import child_env
+
+    done = subprocess.run(
+        [sys.executable, "-c", UNPRIVILEGED], env=child_env(), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["errors"] == [0, 0] and result["user_only"] == [True, True]
+    events = {event["name"]: event for event in result["reading"]["events"]}
+    assert (
+        events["task-clock"]["user_only"] and "kernel-mode counting refused" in events["task-clock"]["note"]
+    )
+    switches = events["context-switches"]
+    assert switches["source"] == SOURCE_PROCFS and switches["value"] >= 20
+    assert f"perf_event_paranoid={_core.perf_event_paranoid()}" in switches["note"]
