@@ -509,13 +509,16 @@ int ae_sampler_stop(void)
         return -ESRCH;
     atomic_store(&ae_state.stop_requested, 1);
     pthread_join(ae_state.thread, NULL);
-    for (uint32_t i = 0; i < ae_state.slot_hwm; i++)
-        close_trigger(&ae_state.slots[i]); /* trigger mode: no more overflow signals */
     atomic_store_explicit(&ae_state.active, 0, memory_order_release);
     /* A handler that passed the `active` check may still be writing: wait it out before the
      * final drain reads the ring. Handlers never block, so this is short. */
     while (atomic_load_explicit(&ae_state.in_flight, memory_order_acquire) != 0)
         sched_yield();
+    /* Trigger mode: close the overflow events only now, when no handler can be about to re-arm
+     * one (a later overflow signal finds `active` clear and does not); each event was armed for
+     * one more overflow at most, so they are quiet already. */
+    for (uint32_t i = 0; i < ae_state.slot_hwm; i++)
+        close_trigger(&ae_state.slots[i]);
     for (uint32_t i = 0; i < ae_state.slot_hwm; i++) {
         ae_slot_t *slot = &ae_state.slots[i];
         atomic_fetch_add(&ae_state.lost_weight_ns, atomic_exchange(&slot->pending_weight_ns, 0));
