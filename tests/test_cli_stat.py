@@ -21,6 +21,7 @@ SLEEPS = 20
 SCRIPT = f"""\
 import mmap, sys, time
 region = mmap.mmap(-1, {PAGES} * mmap.PAGESIZE)
+region.madvise(mmap.MADV_NOHUGEPAGE)
 for offset in range(0, len(region), mmap.PAGESIZE):
     region[offset] = 1
 for _ in range({SLEEPS}):

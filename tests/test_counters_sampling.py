@@ -25,6 +25,7 @@ PAGE = mmap.PAGESIZE
 
 def touch(pages: int) -> None:
     region = mmap.mmap(-1, pages * PAGE)
+    region.madvise(mmap.MADV_NOHUGEPAGE)  # one fault per page even where THP is "always"
     for offset in range(0, pages * PAGE, PAGE):
         region[offset] = 1
     region.close()
@@ -76,15 +77,22 @@ def test_task_clock_samples_split_cpu_time_by_function() -> None:
 
 def test_threads_started_later_get_their_own_events() -> None:
     done: list[int] = []
+    seen = threading.Event()
 
     def worker() -> None:
         done.append(threading.get_native_id())
-        time.sleep(0.1)  # new threads are found by a /proc/self/task scan every 10 ms
+        seen.wait(10)
         touch(1000)
 
     with Sampler(trigger="page-faults", period=20) as sampler:
+        before = _core.stats()["threads_seen"]
         thread = threading.Thread(target=worker)
         thread.start()
+        # new threads are found by a /proc/self/task scan every 10 ms (later on a loaded machine)
+        deadline = time.monotonic() + 10
+        while _core.stats()["threads_seen"] == before and time.monotonic() < deadline:
+            time.sleep(0.005)
+        seen.set()
         thread.join()
     profile = sampler.profile
     assert profile is not None
