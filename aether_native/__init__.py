@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from aether_perf.errors import AetherError, InvalidArgument, SamplerBusyError, SamplerStateError
 
+from aether_native.counters import Counters
 from aether_native.memory import AllocationTracker
 from aether_native.pprof_server import PprofServer, serve_pprof
 from aether_native.sampler import Sampler
@@ -40,6 +41,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "AetherError",
     "AllocationTracker",
+    "Counters",
     "InvalidArgument",
     "PprofServer",
     "Profile",

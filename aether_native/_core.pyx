@@ -42,6 +42,7 @@ cdef extern from "ring.h":
 cdef extern from "state.h":
     int AE_MODE_CPU
     int AE_MODE_WALL
+    int AE_MODE_TRIGGER
     int AE_MAX_DEPTH
 
 cdef extern from "sampler.h":
@@ -51,12 +52,16 @@ cdef extern from "sampler.h":
         int max_depth
         int signo
         uint64_t ring_bytes
+        uint32_t trigger_type
+        uint64_t trigger_config
+        uint64_t trigger_period
+        int trigger_user_only
     ctypedef struct ae_stats_t:
         uint64_t ticks, late_ticks, signals_sent, signals_failed, idle_records, foreign_signals
         uint64_t stale_signals, no_thread_state, lost_weight_ns, blocked_skips, walk_faults, wakeups_seen
         uint64_t handler_ns
         uint64_t threads_seen, threads_untracked
-        uint64_t records_written, records_dropped
+        uint64_t records_written, records_dropped, trigger_open_failed
     int ae_sampler_start(const ae_config_t *config)
     int ae_sampler_stop() nogil
     int ae_sampler_running()
@@ -78,6 +83,7 @@ cdef extern from "codehook.h":
 
 MODE_CPU = AE_MODE_CPU
 MODE_WALL = AE_MODE_WALL
+MODE_TRIGGER = AE_MODE_TRIGGER
 MAX_DEPTH = AE_MAX_DEPTH
 
 UNKNOWN_FRAME = ("<unknown>", "", 0, 0)
@@ -184,8 +190,11 @@ cdef class Session:
         self._last_stack = {}
         self._tids = set()
 
-    def start(self, int mode, uint64_t interval_ns, int max_depth, int signo, uint64_t ring_bytes):
-        """Start sampling; returns the CLOCK_MONOTONIC ns that sample times count from."""
+    def start(self, int mode, uint64_t interval_ns, int max_depth, int signo, uint64_t ring_bytes,
+              uint32_t trigger_type=0, uint64_t trigger_config=0, uint64_t trigger_period=0,
+              bint trigger_user_only=False):
+        """Start sampling; returns the CLOCK_MONOTONIC ns that sample times count from. MODE_TRIGGER
+        samples each thread every `trigger_period` events of perf event (type, config)."""
         cdef ae_config_t config
         if ae_sampler_running():
             raise OSError(16, "another sampler is already running in this process")
@@ -196,6 +205,10 @@ cdef class Session:
         config.max_depth = max_depth
         config.signo = signo
         config.ring_bytes = ring_bytes
+        config.trigger_type = trigger_type
+        config.trigger_config = trigger_config
+        config.trigger_period = trigger_period
+        config.trigger_user_only = trigger_user_only
         # The hook must watch the ring before the first sample can name a code object.
         ae_codehook_install(ae_sampler_ring())
         cdef int err = ae_sampler_start(&config)
@@ -355,6 +368,7 @@ def stats():
         "threads_untracked": s.threads_untracked,
         "records_written": s.records_written,
         "records_dropped": s.records_dropped,
+        "trigger_open_failed": s.trigger_open_failed,
         "code_objects_rescued": ae_codehook_rescued(),
     }
 
@@ -549,3 +563,131 @@ cdef class HeapSession:
 
 def alloc_running():
     return bool(ae_alloc_running())
+
+
+# ---- perf_event counters (csrc/counters.c) -----------------------------------------------------
+
+cdef extern from "counters.h":
+    int AE_CTR_MAX_EVENTS
+    ctypedef struct ae_ctr_group_t:
+        int n
+        int fd[16]
+        int err[16]
+        int mode[16]
+        int leader
+        int grouped
+    int ae_ctr_open(ae_ctr_group_t *g, int tid, int inherit, int user_only, const uint32_t *types,
+                    const uint64_t *configs, int n)
+    int ae_ctr_enable(ae_ctr_group_t *g)
+    int ae_ctr_disable(ae_ctr_group_t *g)
+    int ae_ctr_reset(ae_ctr_group_t *g)
+    int ae_ctr_read(ae_ctr_group_t *g, uint64_t *values, uint64_t *enabled, uint64_t *running) nogil
+    void ae_ctr_close(ae_ctr_group_t *g)
+    int ae_ctr_probe(uint32_t type, uint64_t config, int user_only)
+    int ae_ctr_paranoid()
+    int ae_ctr_open_trigger(int tid, uint32_t type, uint64_t config, uint64_t period, int signo, int user_only)
+
+COUNTER_MAX_EVENTS = AE_CTR_MAX_EVENTS
+
+
+cdef class CounterGroup:
+    """One perf_event group (leader + members) counting one thread (tid 0: the caller), or that
+    thread and what it starts later (inherit). Events that failed to open keep their errno."""
+
+    cdef ae_ctr_group_t _g
+    cdef bint _open
+
+    def __cinit__(self):
+        self._open = False
+        self._g.leader = -1
+
+    def __init__(self, list events, int tid=0, bint inherit=False, bint user_only=False):
+        """`events`: (perf type, config) pairs, at most COUNTER_MAX_EVENTS."""
+        cdef uint32_t types[16]
+        cdef uint64_t configs[16]
+        cdef int n = len(events)
+        if n < 1 or n > AE_CTR_MAX_EVENTS:
+            raise ValueError(f"a counter group holds 1 to {AE_CTR_MAX_EVENTS} events, not {n}")
+        for i, (kind, config) in enumerate(events):
+            types[i] = kind
+            configs[i] = config
+        rc = ae_ctr_open(&self._g, tid, inherit, user_only, types, configs, n)
+        if rc < 0:
+            raise OSError(-rc, f"perf_event_open failed: {rc}")
+        self._open = True
+
+    def __dealloc__(self):
+        if self._open:
+            ae_ctr_close(&self._g)
+
+    def errors(self):
+        """errno per event (0 when it is open)."""
+        return [self._g.err[i] for i in range(self._g.n)]
+
+    def user_only(self):
+        """Per event: True when it counts user mode only (the kernel refused kernel counting)."""
+        return [bool(self._g.fd[i] >= 0 and self._g.mode[i] == 1) for i in range(self._g.n)]
+
+    @property
+    def grouped(self):
+        """True when one read() returns every member (False: kernels refusing GROUP+inherit)."""
+        return bool(self._g.grouped)
+
+    def _check(self, int rc, str what):
+        if rc < 0:
+            raise OSError(-rc, f"perf_event {what} failed")
+
+    def enable(self):
+        self._check(ae_ctr_enable(&self._g), "enable")
+
+    def disable(self):
+        self._check(ae_ctr_disable(&self._g), "disable")
+
+    def reset(self):
+        self._check(ae_ctr_reset(&self._g), "reset")
+
+    def read(self):
+        """[(value, time_enabled_ns, time_running_ns) or None for an event that is not open]."""
+        cdef uint64_t values[16]
+        cdef uint64_t enabled[16]
+        cdef uint64_t running[16]
+        cdef int rc
+        if not self._open:
+            raise OSError(9, "counter group is closed")
+        with nogil:
+            rc = ae_ctr_read(&self._g, values, enabled, running)
+        self._check(rc, "read")
+        return [
+            (values[i], enabled[i], running[i]) if self._g.fd[i] >= 0 else None
+            for i in range(self._g.n)
+        ]
+
+    def read_ns(self, int repeat):
+        """Mean cost in ns of one group read, over `repeat` reads (for the benchmark)."""
+        cdef uint64_t values[16]
+        cdef uint64_t enabled[16]
+        cdef uint64_t running[16]
+        cdef int k
+        cdef uint64_t t0, t1
+        t0 = ae_clock_ns()
+        with nogil:
+            for k in range(repeat):
+                ae_ctr_read(&self._g, values, enabled, running)
+        t1 = ae_clock_ns()
+        return (t1 - t0) / max(repeat, 1)
+
+    def close(self):
+        if self._open:
+            ae_ctr_close(&self._g)
+            self._open = False
+
+
+def counter_probe(uint32_t kind, uint64_t config, bint user_only=False):
+    """0 if the event opens on this thread, else the errno that refused it."""
+    return ae_ctr_probe(kind, config, user_only)
+
+
+def perf_event_paranoid():
+    """/proc/sys/kernel/perf_event_paranoid, or None when it cannot be read."""
+    value = ae_ctr_paranoid()
+    return None if value == -2147483648 else value

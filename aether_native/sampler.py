@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from aether_perf.errors import InvalidArgument, SamplerBusyError, SamplerStateError
+from aether_perf.errors import CounterUnavailable, InvalidArgument, SamplerBusyError, SamplerStateError
 from aether_perf.units import parse_duration, parse_size
 
 from aether_native import _core
@@ -44,6 +44,11 @@ DEFAULT_SIGNAL = int(signal.SIGRTMIN) + 3
 #: How often the drain thread empties the ring: far below the time a full ring takes to fill
 #: (16 MiB at 10 kHz x 10 threads x 50 frames is ~2 s), and rare enough to cost little GIL time.
 DRAIN_PERIOD = 0.02
+#: Trigger mode: the sampler thread sends no ticks, it only finds new threads (and opens their
+#: overflow events) this often.
+TRIGGER_SCAN_NS = 10_000_000
+#: Events whose counts are nanoseconds: a profile triggered on them is a CPU-time profile.
+_TIME_EVENTS = ("task-clock", "cpu-clock")
 
 _lock = threading.Lock()
 _active: Sampler | None = None
@@ -85,6 +90,13 @@ class Sampler:
     CPU time its thread used since its previous sample; "wall" samples every thread and weights by
     wall time, marking threads that did not run as idle. ``max_depth``: frames kept per sample
     (innermost first). Only one Sampler may run at a time in a process.
+
+    ``trigger`` (counter-triggered sampling): an event name as ``aether stat`` takes them
+    ("cache-misses", "page-faults", "task-clock"...); each thread is then sampled every ``period``
+    events of it, through the perf event's overflow signal, instead of on a timer, and each
+    sample weighs ``period`` (events; ns for task-clock/cpu-clock, which make a "cpu" profile).
+    ``interval`` and ``mode`` do not apply. An event this machine cannot count raises
+    CounterUnavailable naming why (e.g. ENOENT: no PMU).
     """
 
     def __init__(
@@ -94,6 +106,9 @@ class Sampler:
         *,
         max_depth: int = 1024,
         ring_size: int | str = "16MiB",
+        trigger: str | None = None,
+        period: int | None = None,
+        user_only: bool = False,
     ) -> None:
         self.interval = parse_duration(interval, name="interval", minimum=MIN_INTERVAL, maximum=MAX_INTERVAL)
         if mode not in MODES:
@@ -109,6 +124,22 @@ class Sampler:
             )
         self.max_depth = max_depth
         self.ring_size = parse_size(ring_size, name="ring_size", minimum=64 * 1024, maximum=1 << 32)
+        self.trigger: str | None = None
+        self.period = 0
+        self.user_only = user_only
+        self._trigger_event = (0, 0)
+        if trigger is not None:
+            from aether_native.counters import resolve_events
+
+            spec = resolve_events([trigger])[0]
+            if isinstance(period, bool) or not isinstance(period, int) or period < 1:
+                raise InvalidArgument(f"period must be a whole number of events >= 1, got {period!r}")
+            if mode != "cpu":
+                raise InvalidArgument("trigger sampling weighs samples by events: mode does not apply")
+            self.trigger, self.period, self._trigger_event = spec.name, period, (spec.type, spec.config)
+            self.mode = "cpu" if spec.name in _TIME_EVENTS else "events"
+        elif period is not None:
+            raise InvalidArgument("period needs a trigger event (Sampler(trigger='page-faults', period=...))")
         self.profile: Profile | None = None
         self._session: _core.Session | None = None
         self._running = False
@@ -129,6 +160,8 @@ class Sampler:
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
+        if self.trigger is not None:
+            return f"<Sampler trigger={self.trigger} period={self.period} {state}>"
         return f"<Sampler {self.mode} interval={self.interval:g}s {state}>"
 
     # -- start / stop --------------------------------------------------------------------------
@@ -146,6 +179,8 @@ class Sampler:
             signo = _signal_number()
             session = _core.Session()
             mode = _core.MODE_CPU if self.mode == "cpu" else _core.MODE_WALL
+            if self.trigger is not None:
+                mode = _core.MODE_TRIGGER
             # The drain thread excludes itself before the first tick, so it is never sampled.
             self._session = session
             self._stop_requested.clear()
@@ -154,14 +189,28 @@ class Sampler:
             _thread.start_new_thread(self._drain_loop, (ready,))
             ready.wait()
             try:
-                interval_ns = int(self.interval * 1e9)
-                start_ns = session.start(mode, interval_ns, self.max_depth, signo, self.ring_size)
+                interval_ns = int(self.interval * 1e9) if self.trigger is None else TRIGGER_SCAN_NS
+                start_ns = session.start(
+                    mode,
+                    interval_ns,
+                    self.max_depth,
+                    signo,
+                    self.ring_size,
+                    *self._trigger_event,
+                    self.period,
+                    self.user_only,
+                )
             except OSError as exc:
                 self._session = None
                 self._stop_requested.set()
                 self._drain_done.wait()
                 if exc.errno == 16:
                     raise SamplerBusyError(str(exc)) from None
+                if self.trigger is not None and exc.errno:
+                    from aether_native.counters import unavailable_reason
+
+                    reason = unavailable_reason(exc.errno, _core.perf_event_paranoid())
+                    raise CounterUnavailable(f"cannot sample on {self.trigger}: {reason}") from None
                 raise
             self._start_wall = time.time()
             self._start_ns = start_ns
@@ -312,6 +361,9 @@ class Sampler:
                 "start_monotonic_ns": self._start_ns,
             },
         )
+        if self.trigger is not None:
+            unit = "ns" if self.trigger in _TIME_EVENTS else "events"
+            meta.extra["trigger"] = {"event": self.trigger, "period": self.period, "unit": unit}
         return Profile(
             [Frame(function=q, file=f, line=line, first_line=first) for q, f, line, first in frames],
             stacks,

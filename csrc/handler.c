@@ -9,9 +9,11 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <linux/perf_event.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <ucontext.h>
@@ -129,10 +131,94 @@ static void chain_previous(int signo, siginfo_t *info, void *ucontext)
     }
 }
 
+/* Counter-triggered sampling (AE_MODE_TRIGGER): the signal comes from a thread's own perf event
+ * overflowing (si_code POLL_HUP/POLL_IN, si_fd its fd; fcntl F_SETSIG/F_SETOWN_EX in counters.c),
+ * not from the sampler thread. Sample the stack with the event period as the weight, then re-arm
+ * the event for one more overflow (PERF_EVENT_IOC_REFRESH: an ioctl, async-signal-safe). */
+static void trigger_sample(const siginfo_t *info)
+{
+    atomic_fetch_add_explicit(&ae_state.in_flight, 1, memory_order_acq_rel);
+    int fd = info->si_fd;
+    ae_slot_t *slot = NULL;
+    int32_t self = 0;
+    if (atomic_load_explicit(&ae_state.active, memory_order_acquire) && ae_state.mode == AE_MODE_TRIGGER && fd >= 0) {
+        uint32_t count = atomic_load_explicit(&ae_state.slot_count, memory_order_acquire);
+        for (uint32_t i = 0; i < count && i < AE_MAX_THREADS; i++) {
+            ae_slot_t *candidate = &ae_state.slots[i];
+            int32_t tid = atomic_load_explicit(&candidate->tid, memory_order_acquire);
+            if (tid != 0 && atomic_load_explicit(&candidate->trigger_fd, memory_order_acquire) == fd) {
+                slot = candidate;
+                self = tid;
+                break;
+            }
+        }
+    }
+    if (slot == NULL) {
+        /* After stop(), or an event of a thread that has gone: its fd is closed; drop it. */
+        atomic_fetch_add_explicit(&ae_state.stale_signals, 1, memory_order_relaxed);
+        goto out;
+    }
+    uint64_t entered_ns = ae_now_ns();
+    uint8_t flags = 0;
+    sigjmp_buf recovery;
+    ae_record_t *volatile rec = NULL;
+    if (sigsetjmp(recovery, 0) == 0) {
+        fault_recovery = &recovery;
+        int depth = 0, truncated = 0;
+        PyThreadState *tstate = ae_this_thread_state();
+        if (tstate != NULL && !ae_interpreter_finalizing()) {
+            depth = ae_frames_walk(tstate, NULL, ae_state.max_depth, &truncated);
+            if (ae_holds_gil(tstate))
+                flags |= AE_FLAG_HOLDS_GIL;
+        } else {
+            tstate = NULL;
+            atomic_fetch_add_explicit(&ae_state.no_thread_state, 1, memory_order_relaxed);
+        }
+        if (truncated)
+            flags |= AE_FLAG_TRUNCATED;
+        rec = ae_ring_reserve(&ae_state.ring, ae_record_bytes((uint32_t)depth));
+        if (rec != NULL) {
+            if (tstate != NULL)
+                depth = ae_frames_walk(tstate, rec->frames, depth, &truncated);
+            fault_recovery = NULL;
+            rec->time_ns = entered_ns;
+            rec->weight_ns = ae_state.trigger_period; /* events, not ns, in this mode */
+            rec->tid = self;
+            rec->depth = (uint16_t)depth;
+            rec->flags = flags;
+            ae_ring_commit(&ae_state.ring, rec, AE_REC_SAMPLE);
+            atomic_store_explicit(&slot->has_stack, 1, memory_order_release);
+        } else {
+            fault_recovery = NULL;
+            atomic_fetch_add_explicit(&ae_state.lost_weight_ns, ae_state.trigger_period, memory_order_relaxed);
+        }
+    } else {
+        if (rec != NULL)
+            ae_ring_commit(&ae_state.ring, rec, AE_REC_PAD);
+        atomic_fetch_add_explicit(&ae_state.walk_faults, 1, memory_order_relaxed);
+    }
+    atomic_fetch_add_explicit(&ae_state.signals_sent, 1, memory_order_relaxed);
+    /* Re-arm only if the fd is still this thread's event (stop() unpublishes before closing). */
+    if (atomic_load_explicit(&slot->trigger_fd, memory_order_acquire) == fd)
+        ioctl(fd, PERF_EVENT_IOC_REFRESH, 1);
+    atomic_fetch_add_explicit(&ae_state.handler_ns, ae_now_ns() - entered_ns, memory_order_relaxed);
+out:
+    atomic_fetch_sub_explicit(&ae_state.in_flight, 1, memory_order_acq_rel);
+}
+
 void ae_signal_handler(int signo, siginfo_t *info, void *ucontext)
 {
     int saved_errno = errno;
     uint64_t cookie = (uint64_t)(uintptr_t)info->si_value.sival_ptr;
+
+    /* Trigger mode's overflow signals: once we have armed perf events on this signal, a POLL_*
+     * code on it is ours (nobody else F_SETSIGs our real-time signal), even after stop(). */
+    if ((info->si_code == POLL_HUP || info->si_code == POLL_IN) &&
+        atomic_load_explicit(&ae_state.trigger_used, memory_order_relaxed)) {
+        trigger_sample(info);
+        errno = saved_errno;
+        return;
+    }
 
     if (info->si_code != SI_QUEUE || info->si_pid != ae_state.pid || !AE_COOKIE_IS_OURS(cookie)) {
         atomic_fetch_add_explicit(&ae_state.foreign_signals, 1, memory_order_relaxed);

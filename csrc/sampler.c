@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "counters.h"
 #include "state.h"
 
 ae_state_t ae_state;
@@ -87,12 +88,22 @@ static int is_excluded(int tid)
     return 0;
 }
 
+/* Trigger mode: unpublish the thread's overflow event before closing it, so the handler never
+ * re-arms an fd number that may already belong to something else. */
+static void close_trigger(ae_slot_t *slot)
+{
+    int fd = atomic_exchange(&slot->trigger_fd, -1);
+    if (fd >= 0)
+        close(fd);
+}
+
 static void free_slot(ae_slot_t *slot)
 {
     atomic_fetch_add(&ae_state.lost_weight_ns, atomic_exchange(&slot->pending_weight_ns, 0));
     if (slot->sched_fd >= 0)
         close(slot->sched_fd);
     slot->sched_fd = -1;
+    close_trigger(slot);
     atomic_store(&slot->tid, 0);
 }
 
@@ -147,6 +158,7 @@ static ae_slot_t *new_slot(int tid, uint64_t now, int born_after_start)
             return NULL;
         }
         slot = &ae_state.slots[ae_state.slot_hwm++];
+        atomic_store(&ae_state.slot_count, ae_state.slot_hwm);
     }
     uint64_t cpu = 0;
     if (thread_cpu_ns(tid, &cpu) != 0)
@@ -163,7 +175,17 @@ static ae_slot_t *new_slot(int tid, uint64_t now, int born_after_start)
     slot->sched_fd = -1;
     if (ae_state.mode == AE_MODE_WALL)
         open_schedstat(slot, tid);
+    atomic_store(&slot->trigger_fd, -1);
     atomic_store_explicit(&slot->tid, tid, memory_order_release);
+    if (ae_state.mode == AE_MODE_TRIGGER) {
+        /* Published after tid, so the handler finds a complete slot behind every fd it sees. */
+        int fd = ae_ctr_open_trigger(tid, ae_state.trigger_type, ae_state.trigger_config, ae_state.trigger_period,
+                                     ae_state.signo, ae_state.trigger_user_only);
+        if (fd >= 0)
+            atomic_store_explicit(&slot->trigger_fd, fd, memory_order_release);
+        else
+            atomic_fetch_add(&ae_state.trigger_open_failed, 1);
+    }
     atomic_fetch_add(&ae_state.threads_seen, 1);
     return slot;
 }
@@ -240,6 +262,8 @@ static void write_idle_record(ae_slot_t *slot, uint64_t now)
 
 static void tick(uint64_t now)
 {
+    if (ae_state.mode == AE_MODE_TRIGGER)
+        return; /* the threads' perf events send the signals; this thread only finds threads */
     uint64_t slack = ae_state.interval_ns / 4 < AE_HANDLER_SLACK_NS ? ae_state.interval_ns / 4 : AE_HANDLER_SLACK_NS;
     for (uint32_t i = 0; i < ae_state.slot_hwm; i++) {
         ae_slot_t *slot = &ae_state.slots[i];
@@ -363,6 +387,8 @@ static void atfork_child(void)
         if (ae_state.slots[i].sched_fd > 0)
             close(ae_state.slots[i].sched_fd); /* the parent's threads' files: not ours here */
         ae_state.slots[i].sched_fd = -1;
+        if (atomic_load(&ae_state.slots[i].tid) != 0)
+            close_trigger(&ae_state.slots[i]); /* the parent threads' overflow events, likewise */
     }
 }
 
@@ -393,6 +419,14 @@ int ae_sampler_start(const ae_config_t *config)
         return -EBUSY;
     if (config->max_depth < 1 || config->max_depth > AE_MAX_DEPTH || config->interval_ns < 1000)
         return -EINVAL;
+    if (config->mode == AE_MODE_TRIGGER) {
+        /* Fail here, with the kernel's errno, if the event cannot overflow-signal at all. */
+        int fd = ae_ctr_open_trigger(ae_gettid(), config->trigger_type, config->trigger_config,
+                                     config->trigger_period, config->signo, config->trigger_user_only);
+        if (fd < 0)
+            return fd;
+        close(fd);
+    }
     if (!atfork_registered) {
         if (pthread_atfork(atfork_prepare, atfork_parent, atfork_child) != 0)
             return -ENOMEM;
@@ -412,6 +446,10 @@ int ae_sampler_start(const ae_config_t *config)
     ae_state.mode = config->mode;
     ae_state.interval_ns = config->interval_ns;
     ae_state.max_depth = config->max_depth;
+    ae_state.trigger_type = config->trigger_type;
+    ae_state.trigger_config = config->trigger_config;
+    ae_state.trigger_period = config->trigger_period;
+    ae_state.trigger_user_only = config->trigger_user_only;
     int err = install_handler(config->signo);
     if (err == 0)
         err = ae_install_fault_guard();
@@ -424,6 +462,10 @@ int ae_sampler_start(const ae_config_t *config)
             close(ae_state.slots[i].sched_fd);
     memset(ae_state.slots, 0, sizeof ae_state.slots);
     ae_state.slot_hwm = 0;
+    atomic_store(&ae_state.slot_count, 0);
+    atomic_store(&ae_state.trigger_open_failed, 0);
+    if (config->mode == AE_MODE_TRIGGER)
+        atomic_store(&ae_state.trigger_used, 1);
     atomic_store(&ae_state.ticks, 0);
     atomic_store(&ae_state.late_ticks, 0);
     atomic_store(&ae_state.signals_sent, 0);
@@ -472,6 +514,11 @@ int ae_sampler_stop(void)
      * final drain reads the ring. Handlers never block, so this is short. */
     while (atomic_load_explicit(&ae_state.in_flight, memory_order_acquire) != 0)
         sched_yield();
+    /* Trigger mode: close the overflow events only now, when no handler can be about to re-arm
+     * one (a later overflow signal finds `active` clear and does not); each event was armed for
+     * one more overflow at most, so they are quiet already. */
+    for (uint32_t i = 0; i < ae_state.slot_hwm; i++)
+        close_trigger(&ae_state.slots[i]);
     for (uint32_t i = 0; i < ae_state.slot_hwm; i++) {
         ae_slot_t *slot = &ae_state.slots[i];
         atomic_fetch_add(&ae_state.lost_weight_ns, atomic_exchange(&slot->pending_weight_ns, 0));
@@ -537,4 +584,5 @@ void ae_sampler_stats(ae_stats_t *out)
     out->threads_untracked = atomic_load(&ae_state.threads_untracked);
     out->records_written = atomic_load(&ae_state.ring.written);
     out->records_dropped = atomic_load(&ae_state.ring.dropped);
+    out->trigger_open_failed = atomic_load(&ae_state.trigger_open_failed);
 }

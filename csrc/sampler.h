@@ -12,12 +12,17 @@ typedef struct {
     int max_depth;        /* frames kept per sample, innermost first (1..AE_MAX_DEPTH) */
     int signo;            /* the signal delivered to sampled threads */
     uint64_t ring_bytes;  /* size of the record ring */
+    /* AE_MODE_TRIGGER only: the perf event (type, config) and its period in events */
+    uint32_t trigger_type;
+    uint64_t trigger_config;
+    uint64_t trigger_period;
+    int trigger_user_only;
 } ae_config_t;
 
 typedef struct {
     uint64_t ticks, late_ticks, signals_sent, signals_failed, idle_records, foreign_signals,
         stale_signals, no_thread_state, lost_weight_ns, blocked_skips, walk_faults, wakeups_seen, handler_ns,
-        threads_seen, threads_untracked, records_written, records_dropped;
+        threads_seen, threads_untracked, records_written, records_dropped, trigger_open_failed;
 } ae_stats_t;
 
 /* Install the handler (once), reset the ring and thread table, take the thread baseline and start

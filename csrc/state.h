@@ -35,7 +35,9 @@
 #define AE_COOKIE_INDEX(c) ((uint32_t)((uint64_t)(c) & 0xFFF))
 _Static_assert(AE_MAX_THREADS <= 0xFFF + 1, "slot indices must fit the cookie");
 
-enum ae_mode { AE_MODE_CPU = 0, AE_MODE_WALL = 1 };
+/* AE_MODE_TRIGGER (counter-triggered sampling): no ticks; each thread has a perf_event that
+ * signals it every `trigger_period` events and the handler samples on that signal. */
+enum ae_mode { AE_MODE_CPU = 0, AE_MODE_WALL = 1, AE_MODE_TRIGGER = 2 };
 
 typedef struct {
     /* shared with the handler */
@@ -52,6 +54,7 @@ typedef struct {
     int sched_fd;          /* wall mode: /proc/self/task/<tid>/schedstat, or -1 */
     uint64_t last_pcount;  /* times the thread was scheduled in, at the last look */
     int rebaseline;        /* we signalled it: its next wake-up count is ours, not its own */
+    _Atomic int trigger_fd; /* trigger mode: the thread's overflow-signalling perf_event, or -1 */
 } ae_slot_t;
 
 typedef struct {
@@ -96,6 +99,15 @@ typedef struct {
     _Atomic uint64_t handler_ns; /* time spent in our handler (after the is-it-ours check) */
     _Atomic uint64_t threads_seen;
     _Atomic uint64_t threads_untracked;
+
+    /* trigger mode (csrc/counters.c opens the events) */
+    uint32_t trigger_type;
+    uint64_t trigger_config;
+    uint64_t trigger_period;
+    int trigger_user_only;
+    _Atomic int trigger_used;            /* ever armed: POLL_* signals on our signo are ours */
+    _Atomic uint64_t trigger_open_failed; /* threads whose event could not be opened */
+    _Atomic uint32_t slot_count;         /* slot_hwm, published for the trigger handler's lookup */
 } ae_state_t;
 
 extern ae_state_t ae_state;

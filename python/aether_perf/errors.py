@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "AetherError",
+    "CounterUnavailable",
     "InvalidArgument",
     "ProfileFormatError",
     "RunFailed",
@@ -42,3 +43,7 @@ class SamplerBusyError(AetherError, RuntimeError):
 
 class RunFailed(AetherError):
     """A profiled run, benchmark or load test did not complete."""
+
+
+class CounterUnavailable(RunFailed):
+    """A perf_event counter that a recording needs cannot be opened here; the message says why."""

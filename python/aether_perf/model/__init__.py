@@ -1,5 +1,6 @@
 """The data model: :class:`Profile` and its parts, heap snapshots, findings, and the aprof file format."""
 
+from aether_perf.model.counters import CounterReading, EventCount
 from aether_perf.model.finding import SEVERITIES, Finding, Location, Severity
 from aether_perf.model.frame import FLAG_HOLDS_GIL, FLAG_IDLE, FLAG_TRUNCATED, Frame, FunctionKey, ThreadInfo
 from aether_perf.model.heap import (
@@ -23,6 +24,8 @@ __all__ = [
     "MAIN_THREAD_NAME",
     "PROFILE_MODES",
     "SEVERITIES",
+    "CounterReading",
+    "EventCount",
     "Finding",
     "Frame",
     "FunctionKey",

@@ -8,8 +8,9 @@ from typing import Any
 __all__ = ["PROFILE_MODES", "ProfileMeta", "meta_from_dict", "meta_to_dict"]
 
 #: The sampling modes: ``cpu`` weights a sample by the CPU time its thread used since the thread's
-#: previous sample, ``wall`` by the wall time since it.
-PROFILE_MODES = ("cpu", "wall")
+#: previous sample, ``wall`` by the wall time since it; ``events`` (counter-triggered sampling on a
+#: non-time event, ``extra["trigger"]``) by the number of events, e.g. page faults, not ns.
+PROFILE_MODES = ("cpu", "wall", "events")
 
 
 @dataclass
