@@ -549,3 +549,17 @@ cdef class HeapSession:
 
 def alloc_running():
     return bool(ae_alloc_running())
+
+
+def alloc_ignore_current_thread(bint ignore):
+    """Ignore (True) or track again (False) the calling thread's allocations (its frees are still
+    seen). The memory-series thread sets it for its whole life: its own ints and list growth are
+    our work, not the program's."""
+    ae_alloc_ignore_thread(1 if ignore else 0)
+
+
+def alloc_current_bytes():
+    """The tracked heap now (allocated minus freed since start, exact), without building a dict."""
+    cdef ae_alloc_stats_t s
+    ae_alloc_stats(&s)
+    return s.current_bytes

@@ -10,6 +10,9 @@ every block allocated after ``start()`` with its Python stack; sampled mode reco
 every block (so the totals stay exact) but a stack only for blocks hit by Poisson byte sampling
 (mean ``sample_rate`` bytes), weighted by ``1 / (1 - exp(-size / rate))`` so sums are unbiased.
 Only one tracker may run at a time; it can run alongside a :class:`~aether_native.Sampler`.
+Every ``series_interval`` (10 ms; None for none) a background thread records RSS and the tracked
+heap into a :class:`~aether_perf.model.memory_series.MemorySeries` (``snapshot().series``); see
+:mod:`aether_native.memseries` for why its own allocations stay out of the heap.
 """
 
 from __future__ import annotations
@@ -22,12 +25,15 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from aether_perf.errors import InvalidArgument, SamplerBusyError, SamplerStateError
-from aether_perf.units import parse_size
+from aether_perf.units import parse_duration, parse_size
 
 from aether_native import _core
 
 if TYPE_CHECKING:
     from aether_perf.model.heap import HeapSnapshot
+    from aether_perf.model.memory_series import MemorySeries
+
+    from aether_native.memseries import MemorySeriesRecorder
 
 __all__ = ["DEFAULT_SAMPLE_RATE", "MODES", "AllocationTracker"]
 
@@ -36,6 +42,8 @@ MODES = ("exact", "sampled")
 DEFAULT_SAMPLE_RATE = 512 * 1024
 #: Frames kept per allocation stack (the innermost ones).
 DEFAULT_MAX_DEPTH = 128
+#: Time between two points of the memory series (RSS and tracked heap over time).
+DEFAULT_SERIES_INTERVAL = "10ms"
 
 _lock = threading.Lock()
 _active: AllocationTracker | None = None
@@ -53,6 +61,7 @@ class AllocationTracker:
         mode: str = "exact",
         sample_rate: str | int = DEFAULT_SAMPLE_RATE,
         max_depth: int = DEFAULT_MAX_DEPTH,
+        series_interval: str | float | None = DEFAULT_SERIES_INTERVAL,
     ) -> None:
         if mode not in MODES:
             raise InvalidArgument(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -65,11 +74,26 @@ class AllocationTracker:
             raise InvalidArgument(
                 f"max_depth must be an integer in 1..{_core.ALLOC_MAX_DEPTH}, got {max_depth!r}"
             )
+        # None: no memory series. 100us..1h: below that the thread would cost more than it shows.
+        self.series_interval_ns = 0
+        if series_interval is not None:
+            seconds = parse_duration(series_interval, name="series_interval", minimum=1e-4, maximum=3600)
+            self.series_interval_ns = round(1e9 * seconds)
+        # Made now and after each stop, never while tracking: its arrays would be tracked as ours.
+        self._recorder: MemorySeriesRecorder | None = self._new_recorder()
+        self._series: MemorySeries | None = None
         self.mode = mode
         self.sample_rate = rate if mode == "sampled" else 0
         self.max_depth = max_depth
         self._session: _core.HeapSession | None = None
         self._start_time = 0.0
+
+    def _new_recorder(self) -> MemorySeriesRecorder | None:
+        if not self.series_interval_ns:
+            return None
+        from aether_native.memseries import MemorySeriesRecorder
+
+        return MemorySeriesRecorder(self.series_interval_ns)
 
     @property
     def running(self) -> bool:
@@ -83,7 +107,7 @@ class AllocationTracker:
             session = _core.HeapSession()
             code = _core.ALLOC_EXACT if self.mode == "exact" else _core.ALLOC_SAMPLED
             try:
-                session.start(code, self.sample_rate, self.max_depth)
+                origin_ns = session.start(code, self.sample_rate, self.max_depth)
             except OSError as exc:
                 if exc.errno == errno.EBUSY:
                     raise SamplerBusyError(
@@ -93,6 +117,8 @@ class AllocationTracker:
             self._session = session
             self._start_time = time.time()
             _active = self
+            if self._recorder is not None:
+                self._recorder.start(origin_ns)
         return self
 
     def stop(self) -> AllocationTracker:
@@ -101,8 +127,13 @@ class AllocationTracker:
         with _lock:
             if self._session is None or not self._session.running:
                 raise SamplerStateError("stop() called on an AllocationTracker that is not running")
+            if self._recorder is not None:
+                self._recorder.stop()  # first: its last point is the heap just before stop
             self._session.stop()
             _active = None
+            if self._recorder is not None:
+                self._series = self._recorder.series()
+                self._recorder = self._new_recorder()  # fresh for a restart
         return self
 
     def __enter__(self) -> AllocationTracker:
@@ -118,6 +149,13 @@ class AllocationTracker:
         if self._session is None:
             raise SamplerStateError(f"{what}() called before start()")
         return self._session
+
+    def memory_series(self) -> MemorySeries | None:
+        """RSS and the tracked heap over time, so far (None with ``series_interval=None``)."""
+        session = self._require_session("memory_series")
+        if session.running and self._recorder is not None:
+            return self._recorder.series()
+        return self._series
 
     def statistics(self) -> dict[str, int]:
         """Exact totals since start (in both modes): ``allocated_bytes``, ``allocations``,
@@ -191,5 +229,6 @@ class AllocationTracker:
             [Frame(function=q, file=f, line=line, first_line=first) for q, f, line, first in frames],
             stacks,
             meta=meta,
+            series=self.memory_series(),
             **columns,
         )

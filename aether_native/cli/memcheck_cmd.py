@@ -251,6 +251,7 @@ def trim_runner_stacks(snapshot: HeapSnapshot) -> HeapSnapshot:
         tid=snapshot.tid,
         time_ns=snapshot.time_ns,
         meta=dataclasses.replace(snapshot.meta, extra=dict(snapshot.meta.extra)),
+        series=snapshot.series,
     )
 
 

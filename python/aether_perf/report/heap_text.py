@@ -90,6 +90,18 @@ def render_heap_summary(
         f"freed {meta.freed_bytes:,} bytes in {_plural(meta.frees, 'block')} (exact totals)",
         style="dim",
     )
+    series = snapshot.series
+    if series is not None and len(series):
+        heap_peak = series.heap_peak()
+        rss_peak = series.rss_peak()
+        every = format_duration(series.interval_ns / 1e9)
+        line = f"memory over time ({len(series):,} points, every {every}):"
+        if heap_peak is not None:
+            when = format_duration(heap_peak.time_ns / 1e9)
+            line += f" tracked heap peak {format_size(heap_peak.bytes)} at {when}"
+        if rss_peak is not None:
+            line += f", RSS peak {format_size(rss_peak.bytes)} at {format_duration(rss_peak.time_ns / 1e9)}"
+        console.print(line, style="dim")
     summary = snapshot.summary()
     estimate = " (estimated)" if sampled else ""
     console.print(
