@@ -87,12 +87,16 @@ def test_recorder_thread_is_invisible_and_does_not_pollute_the_heap() -> None:
     with AllocationTracker(series_interval="1ms") as tracker:
         time.sleep(0.3)  # ~300 ticks, each making ints and a bytes object on the recorder thread
         during = {t.name for t in threading.enumerate()}
-        series = tracker.memory_series()
+        running = tracker.memory_series()  # readable while running
+    series = tracker.memory_series()
     assert during == names
+    assert running is not None and 0 < len(running) <= len(series)
     assert series is not None and len(series) >= 50
-    # Only the recorder's objects made on this thread at start (well under 4 KiB) are tracked.
-    assert int(series.heap_bytes.max()) < 4096
-    assert tracker.statistics()["current_bytes"] < 4096
+    # Up to the copy read while running (itself tracked, made on this thread), only what start()
+    # made on this thread is live: a few hundred bytes, flat over ~300 ticks of the recorder.
+    before_copy = series.heap_bytes[: len(running)]
+    assert int(before_copy.max()) < 1024
+    assert int(before_copy.max()) == int(before_copy.min())
 
 
 def test_series_off_and_bad_interval() -> None:

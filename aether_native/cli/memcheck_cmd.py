@@ -8,10 +8,17 @@ before it and stops when it ends; what it allocated after the start and is still
 leak. The heap snapshot is written (`aether-<name>-<pid>.heap.aprof` unless -o says where; reopen it
 with `aether perf-report`) and the heap summary and leak report go to stderr. With `--fail-over
 SIZE`, more leaked bytes than SIZE turn a successful run's exit status into 1.
+
+Only the program's own stacks count as leaks: blocks kept by imports, standard-library caches, the
+tracker itself or with no Python frame are totalled apart (aether_perf.analysis.leak_origin). A
+full garbage collection (which also empties the interpreter's free lists) runs before the snapshot,
+so unreachable cycles and free-listed objects are not reported. `--warmup N` runs the target N
+times untracked first, in this process, so first-call caches of the program itself are warm too.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -80,6 +87,14 @@ def build_parser() -> ArgumentParser:
         help="summary: the totals (default); full: every leaking stack",
     )
     leaks.add_argument(
+        "--warmup",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="run the target N times untracked before the tracked run, so that first-call caches "
+        "are not reported (the target must be safe to run more than once; default 0)",
+    )
+    leaks.add_argument(
         "--fail-over",
         metavar="SIZE",
         help="exit with status 1 when more than SIZE bytes leaked (e.g. 1MiB) and the program "
@@ -105,7 +120,29 @@ def build_parser() -> ArgumentParser:
 
 
 #: Our options that take a value as the next argument (needed to find where the target starts).
-_VALUE_OPTIONS = ("--mode", "--sample-rate", "--leak-check", "--fail-over", "-o", "--output", "--top")
+_VALUE_OPTIONS = (
+    "--mode",
+    "--sample-rate",
+    "--leak-check",
+    "--fail-over",
+    "--warmup",
+    "-o",
+    "--output",
+    "--top",
+)
+
+
+def _count(value: str) -> int:
+    """`--warmup`: a whole number 0..1000."""
+    import argparse
+
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if not 0 <= number <= 1000:
+        raise argparse.ArgumentTypeError(f"must be 0..1000, got {value!r}")
+    return number
 
 
 def _split(argv: list[str]) -> SplitArgv:
@@ -172,6 +209,19 @@ def run(argv: list[str], stderr: TextIO) -> int:
     pid = os.getpid()
     snapshot: HeapSnapshot | None = None
     with Runner(target) as runner:
+        for round_ in range(1, ns.warmup + 1):
+            outcome = runner.run()
+            if os.getpid() != pid:
+                return outcome.status
+            if outcome.status != EXIT_OK:
+                _flush(sys.stdout)
+                print(
+                    f"aether: warm-up run {round_} exited with status {outcome.status}; not tracking",
+                    file=stderr,
+                )
+                return outcome.status
+            sys.argv = [target.name if target.kind == "script" else "-m", *target.args]
+        gc.collect()  # the warm-up's garbage is not the tracked run's
         _start(tracker)
         try:
             outcome = runner.run()
@@ -180,6 +230,9 @@ def run(argv: list[str], stderr: TextIO) -> int:
             # would under python: with its status, and without writing a snapshot of its own.
             if os.getpid() == pid:
                 with _sigint_ignored():
+                    # Unreachable cycles and free-listed objects are not leaks (a full collection
+                    # also empties the interpreter's free lists).
+                    gc.collect()
                     tracker.stop()
                     snapshot = tracker.snapshot()
     if snapshot is None:
@@ -221,7 +274,11 @@ def run(argv: list[str], stderr: TextIO) -> int:
 
 def trim_runner_stacks(snapshot: HeapSnapshot) -> HeapSnapshot:
     """`snapshot` with each stack cut after its last runner frame (and the runpy frames after it),
-    as `aether profile` trims its samples: the target's stacks start at its `<module>`."""
+    as `aether profile` trims its samples: the target's stacks start at its `<module>`.
+
+    A stack whose runner frames are not followed by a `<module>` frame is the runner's own work
+    (path checks, thread bookkeeping, the final collection) and is kept whole, so the leak check
+    classes it as the tracker's and not the program's."""
     import dataclasses
 
     import numpy as np
@@ -238,7 +295,10 @@ def trim_runner_stacks(snapshot: HeapSnapshot) -> HeapSnapshot:
         cut = last + 1
         while cut < len(stack) and runpy[stack[cut]]:
             cut += 1
-        trimmed = stack if last < 0 else (stack[cut:] if cut < len(stack) else stack[last:])
+        if last < 0 or cut >= len(stack) or snapshot.frames[stack[cut]].function != "<module>":
+            trimmed = stack
+        else:
+            trimmed = stack[cut:]
         remap.append(ids.setdefault(trimmed, len(ids)))
     table = np.asarray(remap, dtype=np.int32)
     return HeapSnapshot(

@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from aether_perf.analysis.heap import LeakGroup, LeakReport
+from aether_perf.analysis.leak_origin import ORIGIN_LABELS
 from aether_perf.errors import InvalidArgument
 from aether_perf.model.frame import Frame
 from aether_perf.model.heap import NO_FRAMES, HeapSnapshot
@@ -185,6 +186,12 @@ def render_leak_report(
             f"{PREFIX}    not shown: {report.omitted_bytes:,} bytes in "
             f"{_plural(report.omitted_blocks, 'block')} from {_plural(report.omitted_stacks, 'stack')} "
             "under the threshold",
+            style="dim",
+        )
+    for origin, total in report.excluded.items():
+        console.print(
+            f"{PREFIX}    not counted: {total.bytes:,} bytes in {_plural(total.blocks, 'block')} "
+            f"{ORIGIN_LABELS.get(origin, origin)}",
             style="dim",
         )
     if not full and count:
