@@ -150,6 +150,36 @@ class AllocationTracker:
             raise SamplerStateError(f"{what}() called before start()")
         return self._session
 
+    def capture_over(self, limit: str | int) -> None:
+        """Before :meth:`start`: when the tracked heap first exceeds ``limit`` (a size), capture the
+        live blocks then (read back with :meth:`over_limit_snapshot`). The check runs on the
+        memory-series thread, so it sees the heap every ``series_interval``: a spike shorter than
+        that can be missed. Raises :class:`SamplerStateError` without a series or once started."""
+        nbytes = parse_size(limit, name="limit", minimum=0)
+        if self._recorder is None or self.running:
+            raise SamplerStateError("capture_over() needs a memory series and must come before start()")
+        self._over: tuple[Any, ...] | None = None
+
+        def capture() -> None:
+            session = self._require_session("snapshot")
+            live = session.live()  # made with this thread's allocations ignored
+            _core.alloc_ignore_current_thread(True)  # live() ends by tracking this thread again
+            stats = session.stats()
+            stats["stop_ns"] = _core.clock_ns()  # the moment of the capture
+            self._over = (live, stats)
+
+        self._recorder.on_exceed(nbytes, capture)
+
+    def over_limit_snapshot(self) -> HeapSnapshot | None:
+        """The live blocks when the heap first exceeded the :meth:`capture_over` limit (None if it
+        never did, or was not seen to)."""
+        over = getattr(self, "_over", None)
+        if over is None:
+            return None
+        live, stats = over
+        frames, stacks, columns = self._columns(live)
+        return self._build(frames, stacks, columns, stats, series=None)
+
     def memory_series(self) -> MemorySeries | None:
         """RSS and the tracked heap over time, so far (None with ``series_interval=None``)."""
         session = self._require_session("memory_series")
@@ -170,10 +200,14 @@ class AllocationTracker:
     def raw_snapshot(self) -> tuple[list[tuple[str, str, int, int]], list[tuple[int, ...]], dict[str, Any]]:
         """The recording layer's output: (frames, stacks, numpy columns stack/size/bytes/count/
         tid/time_ns), without building a HeapSnapshot."""
+        return self._columns(self._require_session("snapshot").live())
+
+    def _columns(
+        self, live: tuple[list[tuple[str, str, int, int]], list[tuple[int, ...]], dict[str, bytes]]
+    ) -> tuple[list[tuple[str, str, int, int]], list[tuple[int, ...]], dict[str, Any]]:
         import numpy as np
 
-        session = self._require_session("snapshot")
-        frames, stacks, raw = session.live()
+        frames, stacks, raw = live
         size = np.frombuffer(raw["size"], dtype="<i8")
         if self.mode == "exact":
             weight = np.ones(len(size), dtype=np.float64)
@@ -194,11 +228,21 @@ class AllocationTracker:
 
     def snapshot(self) -> HeapSnapshot:
         """The live blocks now (while running) or at stop (after): an aether_perf HeapSnapshot."""
+        frames, stacks, columns = self.raw_snapshot()
+        stats = self._require_session("snapshot").stats()
+        return self._build(frames, stacks, columns, stats, series=self.memory_series())
+
+    def _build(
+        self,
+        frames: list[tuple[str, str, int, int]],
+        stacks: list[tuple[int, ...]],
+        columns: dict[str, Any],
+        stats: dict[str, int],
+        series: MemorySeries | None,
+    ) -> HeapSnapshot:
         from aether_perf.model.frame import Frame
         from aether_perf.model.heap import HeapMeta, HeapSnapshot
 
-        frames, stacks, columns = self.raw_snapshot()
-        stats = self._require_session("snapshot").stats()
         end_ns = stats["stop_ns"] or _core.clock_ns()
         meta = HeapMeta(
             mode=self.mode,
@@ -229,6 +273,6 @@ class AllocationTracker:
             [Frame(function=q, file=f, line=line, first_line=first) for q, f, line, first in frames],
             stacks,
             meta=meta,
-            series=self.memory_series(),
+            series=series,
             **columns,
         )

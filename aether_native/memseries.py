@@ -29,6 +29,7 @@ from __future__ import annotations
 import _thread
 import os
 from array import array
+from collections.abc import Callable
 
 from aether_perf.model.memory_series import MemorySeries
 
@@ -57,6 +58,8 @@ class MemorySeriesRecorder:
         self._fd = -1
         self._has_rss = False
         self._pid = 0
+        self._limit = -1  # see on_exceed
+        self._on_exceed: Callable[[], None] | None = None
         self._stop = _thread.allocate_lock()
         self._done = _thread.allocate_lock()
         self._running = False
@@ -74,6 +77,13 @@ class MemorySeriesRecorder:
         self._running = True
         _thread.start_new_thread(self._run, ())
 
+    def on_exceed(self, limit: int, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once, on the recorder thread (GIL held, allocations still ignored
+        after it returns), at the first tick that sees the tracked heap above ``limit`` bytes.
+        Set before :meth:`start`."""
+        self._limit = limit
+        self._on_exceed = callback
+
     def _rss_now(self) -> int:
         if self._fd < 0:
             return 0
@@ -85,10 +95,17 @@ class MemorySeriesRecorder:
 
     def _tick(self) -> None:
         self._ticks += 1
+        heap = _core.alloc_current_bytes()
+        if self._on_exceed is not None and heap > self._limit >= 0:
+            callback, self._on_exceed = self._on_exceed, None
+            try:
+                callback()
+            finally:
+                _core.alloc_ignore_current_thread(True)  # the callback may have reset it
         if self._ticks % self._stride:
             return
         self._times.append(max(0, _core.clock_ns() - self._origin_ns))
-        self._heap.append(_core.alloc_current_bytes())
+        self._heap.append(heap)
         self._rss.append(self._rss_now())
         if len(self._times) >= MAX_POINTS:
             for column in (self._times, self._heap, self._rss):
