@@ -1,5 +1,7 @@
 """Type stub of the Cython binding (aether_native/_core.pyx)."""
 
+from collections.abc import Callable
+
 MODE_CPU: int
 MODE_WALL: int
 MAX_DEPTH: int
@@ -29,7 +31,8 @@ ALLOC_MAX_DEPTH: int
 class HeapSession:
     running: bool
     def start(self, mode: int, sample_rate: int, max_depth: int) -> int: ...
-    def stop(self) -> None: ...
+    def stop(self, before_capture: Callable[[], object] | None = None) -> None: ...
+    def capture(self) -> None: ...
     def stats(self) -> dict[str, int]: ...
     def live(
         self,

@@ -447,12 +447,24 @@ cdef class HeapSession:
         self._final = None
         return self.stats()["start_ns"]
 
-    def stop(self):
+    def stop(self, before_capture=None):
         """Stop recording, capture the live blocks and totals as they are now, then drop the C
-        tables (releasing the code objects their stacks held)."""
+        tables (releasing the code objects their stacks held).
+
+        ``before_capture`` runs after the hooks stopped recording and before the capture: what it
+        frees is still in the (frozen) tables, so a caller short of memory can release its data
+        first. If the capture fails (MemoryError), the tables are kept and :meth:`capture` retries."""
         if ae_alloc_stop() != 0:
             raise OSError(22, "allocation tracking was not running")
         self.running = False
+        if before_capture is not None:
+            before_capture()
+        self.capture()
+
+    def capture(self):
+        """Capture the stopped session's live blocks and drop the C tables (once; a no-op after)."""
+        if self._final is not None or self.running:
+            return
         self._final = (self._live_now(), self.stats())
         ae_alloc_reset()
 

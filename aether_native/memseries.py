@@ -60,6 +60,9 @@ class MemorySeriesRecorder:
         self._pid = 0
         self._limit = -1  # see on_exceed
         self._on_exceed: Callable[[], None] | None = None
+        self._period_ns = 0  # see every
+        self._next_period_ns = 0
+        self._on_period: Callable[[], None] | None = None
         self._stop = _thread.allocate_lock()
         self._done = _thread.allocate_lock()
         self._running = False
@@ -84,6 +87,18 @@ class MemorySeriesRecorder:
         self._limit = limit
         self._on_exceed = callback
 
+    def every(self, interval_ns: int, callback: Callable[[], None]) -> None:
+        """Call ``callback`` on the recorder thread (as for :meth:`on_exceed`) every
+        ``interval_ns`` (at the first tick after each deadline). Set before :meth:`start`."""
+        self._period_ns = interval_ns
+        self._on_period = callback
+
+    def _call(self, callback: Callable[[], None]) -> None:
+        try:
+            callback()
+        finally:
+            _core.alloc_ignore_current_thread(True)  # the callback may have reset it
+
     def _rss_now(self) -> int:
         if self._fd < 0:
             return 0
@@ -98,10 +113,14 @@ class MemorySeriesRecorder:
         heap = _core.alloc_current_bytes()
         if self._on_exceed is not None and heap > self._limit >= 0:
             callback, self._on_exceed = self._on_exceed, None
-            try:
-                callback()
-            finally:
-                _core.alloc_ignore_current_thread(True)  # the callback may have reset it
+            self._call(callback)
+        if self._on_period is not None:
+            now = _core.clock_ns()
+            if not self._next_period_ns:
+                self._next_period_ns = now + self._period_ns
+            elif now >= self._next_period_ns:
+                self._call(self._on_period)
+                self._next_period_ns = _core.clock_ns() + self._period_ns
         if self._ticks % self._stride:
             return
         self._times.append(max(0, _core.clock_ns() - self._origin_ns))
@@ -112,6 +131,13 @@ class MemorySeriesRecorder:
                 del column[1::2]
             self._stride *= 2
 
+    def _safe_tick(self) -> None:
+        # Out of memory (the program's doing, or an RLIMIT_AS): skip the point, keep the thread.
+        try:
+            self._tick()
+        except MemoryError:
+            pass
+
     def _run(self) -> None:
         _core.alloc_ignore_current_thread(True)
         try:
@@ -120,10 +146,10 @@ class MemorySeriesRecorder:
             tid = 0
         timeout = self.interval_ns / 1e9
         try:
-            self._tick()
+            self._safe_tick()
             while not self._stop.acquire(True, timeout):
-                self._tick()
-            self._tick()  # the state at stop
+                self._safe_tick()
+            self._safe_tick()  # the state at stop
         finally:
             if tid:
                 _core.unexclude_thread(tid)

@@ -28,7 +28,7 @@ from aether_native.cli import outputs
 from aether_native.cli.errors import EXIT_FAILED, EXIT_OK, UsageError, from_exception
 from aether_native.cli.parsing import ArgumentParser, positive_int
 from aether_native.cli.profile_cmd import SplitArgv, _flush, _sigint_ignored, split_argv
-from aether_native.cli.target import Runner, Target, validate
+from aether_native.cli.target import Outcome, Runner, Target, validate
 from aether_native.cli.trim import _is_runner, _is_runpy
 
 if TYPE_CHECKING:
@@ -100,6 +100,12 @@ def build_parser() -> ArgumentParser:
         help="exit with status 1 when more than SIZE bytes leaked (e.g. 1MiB) and the program "
         "itself succeeded",
     )
+    leaks.add_argument(
+        "--checkpoint",
+        metavar="INTERVAL",
+        help="also write the snapshot every INTERVAL while the program runs (e.g. 30s), atomically, "
+        "so a run killed for memory (OOM killer, SIGKILL) still leaves the last one",
+    )
     out = parser.add_argument_group("output")
     out.add_argument(
         "-o",
@@ -126,6 +132,7 @@ _VALUE_OPTIONS = (
     "--leak-check",
     "--fail-over",
     "--warmup",
+    "--checkpoint",
     "-o",
     "--output",
     "--top",
@@ -203,26 +210,39 @@ def run(argv: list[str], stderr: TextIO) -> int:
     shown = ns.output or f"aether-{target.stem}-{os.getpid()}{SUFFIX}"
     protect = (Path(target.name),) if target.kind == "script" else ()
     path = outputs.check_writable(Path(shown), protect=protect)
+    every = None
+    if ns.checkpoint is not None:
+        from aether_perf.units import parse_duration
+
+        try:
+            every = parse_duration(ns.checkpoint, name="--checkpoint", minimum=0.05)
+        except Exception as exc:
+            raise from_exception(exc) from None
     validate(target)
     tracker = _make_tracker(ns.mode, rate)
+    if every is not None:
+        tracker.checkpoint_every(every, _Checkpointer(path, target, stderr))
 
     pid = os.getpid()
     snapshot: HeapSnapshot | None = None
     with Runner(target) as runner:
         for round_ in range(1, ns.warmup + 1):
-            outcome = runner.run()
+            warm = runner.run()
             if os.getpid() != pid:
-                return outcome.status
-            if outcome.status != EXIT_OK:
+                return warm.status
+            if warm.status != EXIT_OK:
                 _flush(sys.stdout)
                 print(
-                    f"aether: warm-up run {round_} exited with status {outcome.status}; not tracking",
+                    f"aether: warm-up run {round_} exited with status {warm.status}; not tracking",
                     file=stderr,
                 )
-                return outcome.status
+                return warm.status
             sys.argv = [target.name if target.kind == "script" else "-m", *target.args]
         gc.collect()  # the warm-up's garbage is not the tracked run's
+        _preload_traceback_printing()
+        reserve = _Reserve()
         _start(tracker)
+        outcome: Outcome | None = None
         try:
             outcome = runner.run()
         finally:
@@ -230,11 +250,17 @@ def run(argv: list[str], stderr: TextIO) -> int:
             # would under python: with its status, and without writing a snapshot of its own.
             if os.getpid() == pid:
                 with _sigint_ignored():
-                    # Unreachable cycles and free-listed objects are not leaks (a full collection
-                    # also empties the interpreter's free lists).
-                    gc.collect()
-                    tracker.stop()
+                    reserve.release()  # room for the capture if the program used up memory
+                    out_of_memory = outcome is not None and outcome.exception == "MemoryError"
+                    try:
+                        # Unreachable cycles and free-listed objects are not leaks (a full
+                        # collection also empties the interpreter's free lists).
+                        gc.collect()
+                    except MemoryError:
+                        out_of_memory = True
+                    tracker.stop(before_capture=_release_main if out_of_memory else None)
                     snapshot = tracker.snapshot()
+    assert outcome is not None  # Runner.run() returns whatever the target did
     if snapshot is None:
         return outcome.status
     snapshot = trim_runner_stacks(snapshot)
@@ -313,6 +339,68 @@ def trim_runner_stacks(snapshot: HeapSnapshot) -> HeapSnapshot:
         meta=dataclasses.replace(snapshot.meta, extra=dict(snapshot.meta.extra)),
         series=snapshot.series,
     )
+
+
+class _Checkpointer:
+    """Writes each checkpoint snapshot to the output file (atomically: the old one stays whole
+    until the new one replaces it); warns once if that fails."""
+
+    def __init__(self, path: Path, target: Target, stderr: TextIO) -> None:
+        self.path, self.target, self.stderr = path, target, stderr
+        self.warned = False
+
+    def __call__(self, snapshot: HeapSnapshot) -> None:
+        try:
+            snapshot = trim_runner_stacks(snapshot)
+            snapshot.meta.extra["command"] = self.target.command
+            snapshot.save(self.path)
+        except Exception as exc:
+            if not self.warned:
+                self.warned = True
+                print(f"aether: warning: cannot write checkpoint '{self.path}': {exc}", file=self.stderr)
+
+
+#: Address space set aside while the target runs and given back before the capture: a target that
+#: exhausts memory (RLIMIT_AS, a container limit) leaves room to read and save what was recorded.
+#: An untouched anonymous mapping: it costs address space, not resident memory.
+RESERVE_BYTES = 64 << 20
+
+
+class _Reserve:
+    def __init__(self) -> None:
+        import mmap
+
+        try:
+            self._map: mmap.mmap | None = mmap.mmap(-1, RESERVE_BYTES)
+        except (OSError, ValueError):  # already short of address space: go without
+            self._map = None
+
+    def release(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+
+
+def _preload_traceback_printing() -> None:
+    """Import now what printing the target's uncaught exception imports lazily (3.13: traceback,
+    _colorize): an import right after a MemoryError, with memory still full, fails or, on CPython
+    3.13.0 even without us, crashes the interpreter."""
+    import importlib
+
+    for name in ("traceback", "_colorize", "linecache", "textwrap"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
+def _release_main() -> None:
+    """After the target ran out of memory, with the hooks stopped (its blocks are already in the
+    tracker's frozen tables): drop the script's globals so that the capture has memory to run."""
+    main = sys.modules.get("__main__")
+    if main is not None and getattr(main, "__spec__", None) is None and hasattr(main, "__file__"):
+        main.__dict__.clear()
+    gc.collect()
 
 
 def _make_tracker(mode: str, rate: int) -> AllocationTracker:
