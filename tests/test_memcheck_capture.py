@@ -1,4 +1,5 @@
-"""Captures that survive the target running out of memory, and periodic checkpoints.
+"""Captures that survive the target running out of memory, periodic checkpoints, and the bad
+input around them (a second tracker, capture options out of order).
 
 Ground truth:
 - ``fill.py`` lowers its own RLIMIT_AS to 256 MiB above what it has mapped, then appends 200-byte
@@ -181,3 +182,35 @@ def test_bad_checkpoint_interval(tmp_path: Path, value: str) -> None:
     done = aether(tmp_path, "--checkpoint", value, "t.py")
     assert done.returncode == 2 and "ran" not in done.stdout
     assert done.stderr.startswith("aether: error: --checkpoint") and done.stderr.count("\n") == 1
+
+
+def test_target_starting_a_second_tracker_gets_a_clear_error(tmp_path: Path) -> None:
+    write(tmp_path, "two.py", "import aether_native.memory as m\n\nm.AllocationTracker().start()\n")
+    done = aether(tmp_path, "-q", "-o", "two.heap.aprof", "two.py")
+    # The target's own error, as python would show it; memcheck still writes its capture.
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "aether_perf.errors.SamplerBusyError: another AllocationTracker is already running in this process"
+    )
+    assert load_heap(tmp_path / "two.heap.aprof").meta.extra["exception"] == "SamplerBusyError"
+
+
+def test_capture_options_out_of_order() -> None:
+    from aether_perf.errors import InvalidArgument, SamplerStateError
+
+    no_series = AllocationTracker(series_interval=None)
+    with pytest.raises(SamplerStateError, match="memory series"):
+        no_series.capture_over("1MiB")
+    with pytest.raises(SamplerStateError, match="memory series"):
+        no_series.checkpoint_every("1s", lambda snap: None)
+    tracker = AllocationTracker()
+    with pytest.raises(InvalidArgument, match="limit"):
+        tracker.capture_over("lots")
+    with pytest.raises(InvalidArgument, match="checkpoint interval"):
+        tracker.checkpoint_every("1ms", lambda snap: None)
+    with tracker:
+        with pytest.raises(SamplerStateError, match="before start"):
+            tracker.capture_over("1MiB")
+        with pytest.raises(SamplerStateError, match="before start"):
+            tracker.checkpoint_every("1s", lambda snap: None)
+    assert tracker.over_limit_snapshot() is None
