@@ -176,12 +176,31 @@ def test_checkpoint_survives_sigkill(tmp_path: Path) -> None:
     assert 100 * MIB <= grow <= 101 * MIB
 
 
-@pytest.mark.parametrize("value", ["soon", "0s", "10ms"])
-def test_bad_checkpoint_interval(tmp_path: Path, value: str) -> None:
+@pytest.mark.parametrize(
+    ("options", "start"),
+    [
+        (["--checkpoint", "soon"], "--checkpoint"),
+        (["--checkpoint", "0s"], "--checkpoint"),
+        (["--checkpoint", "10ms"], "--checkpoint"),
+        (["--series-interval", "often"], "--series-interval"),
+        (["--series-interval", "1us"], "--series-interval"),
+        (["--series-interval", "off", "--checkpoint", "1s"], "--checkpoint needs the memory series"),
+    ],
+)
+def test_bad_checkpoint_and_series_options(tmp_path: Path, options: list[str], start: str) -> None:
     write(tmp_path, "t.py", "print('ran')\n")
-    done = aether(tmp_path, "--checkpoint", value, "t.py")
+    done = aether(tmp_path, *options, "t.py")
     assert done.returncode == 2 and "ran" not in done.stdout
-    assert done.stderr.startswith("aether: error: --checkpoint") and done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"aether: error: {start}") and done.stderr.count("\n") == 1
+
+
+def test_series_interval_option(tmp_path: Path) -> None:
+    write(tmp_path, "t.py", "import time\ntime.sleep(0.2)\n")
+    assert aether(tmp_path, "-q", "--series-interval", "off", "-o", "off.heap.aprof", "t.py").returncode == 0
+    assert load_heap(tmp_path / "off.heap.aprof").series is None
+    assert aether(tmp_path, "-q", "--series-interval", "2ms", "-o", "on.heap.aprof", "t.py").returncode == 0
+    series = load_heap(tmp_path / "on.heap.aprof").series
+    assert series is not None and series.interval_ns == 2_000_000 and len(series) >= 30
 
 
 def test_target_starting_a_second_tracker_gets_a_clear_error(tmp_path: Path) -> None:
