@@ -189,7 +189,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
                 f"limit_memory: the test's heap peaked at {format_size(peak)} ({peak:,} bytes), over "
                 f"the limit of {format_size(memory_limit)}. Top allocating stacks {when}:"
             )
-            problems.extend(_stack_lines(over))
+            mine = _under_test(over, item)  # pytest's own call bookkeeping is noise here
+            problems.extend(_stack_lines(mine if len(mine) else over))
     if leak_limit is not None:
         from aether_perf.analysis.heap import leak_report
 
