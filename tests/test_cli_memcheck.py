@@ -167,6 +167,8 @@ def test_perf_report_on_heap_file(tmp_path: Path) -> None:
     assert html.returncode == 0, html.stderr
     page = (tmp_path / "h.heap.html").read_text()
     assert 'id="memory-chart"' in page and 'data-name="leaky"' in page
+    leaks = page[page.index('<section id="leaks"') :]
+    assert 'id="leak-stacks"' in leaks and leaks.index("leaky (") < leaks.index("</table>")
     for fmt in ("svg", "pprof", "chrome-trace"):
         bad = aether(["perf-report", "--input", "h.heap.aprof", "--format", fmt], tmp_path)
         assert bad.returncode == 2

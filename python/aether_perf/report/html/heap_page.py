@@ -11,7 +11,8 @@ Content-Security-Policy as the profile report forbids every fetch):
 - *Live bytes by stack* (``svg#heap-flame``): an icicle of the live blocks (root at the top, a
   frame's width its share of the live bytes; callers above callees; functions merged per call
   path as in the profile report), each frame with a ``<title>`` tooltip.
-- The top stacks as a table.
+- The top stacks as a table, and the leak check (``section#leaks``): the program's leaking stacks
+  and, per origin, what was left out (see :mod:`aether_perf.analysis.leak_origin`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from aether_perf.fileio import PathOrText, open_text_output
-from aether_perf.model.frame import FunctionKey
+from aether_perf.model.frame import Frame, FunctionKey
 from aether_perf.model.heap import NO_FRAMES, HeapSnapshot
 from aether_perf.report.svg import frame_colour
 from aether_perf.units import format_duration, format_size
@@ -63,6 +64,7 @@ _PAGE = """<!DOCTYPE html>
 <section aria-label="Memory over time"><h2>Memory over time</h2>{chart}</section>
 <section aria-label="Allocation flamegraph"><h2>Live bytes by stack</h2>{flame}</section>
 <section aria-label="Top stacks"><h2>Top stacks by live bytes</h2>{table}</section>
+<section id="leaks" aria-label="Leak check"><h2>Leak check</h2>{leaks}</section>
 </main>
 </body>
 </html>
@@ -209,20 +211,52 @@ def _flame(snapshot: HeapSnapshot) -> str:
     )
 
 
+def _stack_text(frames: tuple[Frame, ...]) -> str:
+    """A stack innermost frame first, escaped for HTML."""
+    if not frames:
+        return _e(NO_FRAMES)
+    return " &lt;- ".join(_e(f"{f.function} ({f.file}:{f.line})") for f in reversed(frames))
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
 def _table(snapshot: HeapSnapshot, top: int) -> str:
     rows = []
     for spot in snapshot.hot_spots(top):
-        where = (
-            " &lt;- ".join(_e(f"{f.function} ({f.file}:{f.line})") for f in reversed(spot.frames))
-            if spot.frames
-            else _e(NO_FRAMES)
-        )
         rows.append(
             f'<tr><td class="n">{spot.bytes:,}</td><td class="n">{spot.pct:.1f}%</td>'
-            f'<td class="n">{spot.count:,}</td><td>{where}</td></tr>'
+            f'<td class="n">{spot.count:,}</td><td>{_stack_text(spot.frames)}</td></tr>'
         )
     head = "<tr><th>bytes</th><th>%</th><th>blocks</th><th>allocated at (innermost first)</th></tr>"
     return f'<table id="top"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _leaks(snapshot: HeapSnapshot, top: int) -> str:
+    from aether_perf.analysis.heap import leak_report
+    from aether_perf.analysis.leak_origin import ORIGIN_LABELS
+
+    report = leak_report(snapshot)
+    estimated = " (estimated)" if report.mode == "sampled" else ""
+    parts = [
+        f'<p id="leak-summary">{report.total_bytes:,} bytes in {_n(report.total_blocks, "block")} '
+        f"from {_n(report.stacks, 'stack')} of the program still live{estimated}.</p>"
+    ]
+    if report.groups:
+        rows = "".join(
+            f'<tr><td class="n">{g.bytes:,}</td><td class="n">{g.blocks:,}</td>'
+            f"<td>{_stack_text(g.frames)}</td></tr>"
+            for g in report.groups[:top]
+        )
+        head = "<tr><th>bytes</th><th>blocks</th><th>allocated at (innermost first)</th></tr>"
+        parts.append(f'<table id="leak-stacks"><thead>{head}</thead><tbody>{rows}</tbody></table>')
+    for origin, total in report.excluded.items():
+        parts.append(
+            f'<p class="note" data-origin="{_e(origin)}">Not counted: {total.bytes:,} bytes in '
+            f"{_n(total.blocks, 'block')} {_e(ORIGIN_LABELS.get(origin, origin))}.</p>"
+        )
+    return "".join(parts)
 
 
 def render_heap_html(snapshot: HeapSnapshot, *, title: str | None = None, top: int = 20) -> str:
@@ -245,6 +279,7 @@ def render_heap_html(snapshot: HeapSnapshot, *, title: str | None = None, top: i
         chart=_chart(snapshot),
         flame=_flame(snapshot),
         table=_table(snapshot, top),
+        leaks=_leaks(snapshot, top),
     )
 
 
