@@ -205,8 +205,11 @@ def test_html_chart_renders_the_rise_in_chromium(run: Run, browser: Any, tmp_pat
     frames = page.eval_on_selector_all("#heap-flame g.frame", "gs => gs.map(g => g.dataset.name)")
     assert "all live bytes" in frames
     assert page.inner_text("#facts").startswith("live ")
-    # The 100 MiB block was freed: the program leaks nothing, and the page says so.
-    assert page.inner_text("#leak-summary").startswith("0 bytes in 0 blocks from 0 stacks")
+    # The 100 MiB block was freed: what the program still holds is the three timestamps it kept
+    # in `marks` (small ints), and the page says so.
+    leaked = page.inner_text("#leak-summary")
+    assert leaked.endswith("from 3 stacks of the program still live.")
+    assert int(leaked.split()[0].replace(",", "")) < 1024
     assert errors == [] and requests == [path.resolve().as_uri()]
     page.close()
 
