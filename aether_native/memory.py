@@ -85,6 +85,7 @@ class AllocationTracker:
         self._series: MemorySeries | None = None
         #: Why the live blocks could not be read at stop (None when they were).
         self.capture_error: str | None = None
+        self._over: tuple[Any, ...] | None = None  # see capture_over
         self.mode = mode
         self.sample_rate = rate if mode == "sampled" else 0
         self.max_depth = max_depth
@@ -174,7 +175,7 @@ class AllocationTracker:
         nbytes = parse_size(limit, name="limit", minimum=0)
         if self._recorder is None or self.running:
             raise SamplerStateError("capture_over() needs a memory series and must come before start()")
-        self._over: tuple[Any, ...] | None = None
+        self._over = None
 
         def capture() -> None:
             session = self._require_session("snapshot")
@@ -213,7 +214,7 @@ class AllocationTracker:
     def over_limit_snapshot(self) -> HeapSnapshot | None:
         """The live blocks when the heap first exceeded the :meth:`capture_over` limit (None if it
         never did, or was not seen to)."""
-        over = getattr(self, "_over", None)
+        over = self._over
         if over is None:
             return None
         live, stats = over
