@@ -461,12 +461,24 @@ cdef class HeapSession:
         self._final = None
         return self.stats()["start_ns"]
 
-    def stop(self):
+    def stop(self, before_capture=None):
         """Stop recording, capture the live blocks and totals as they are now, then drop the C
-        tables (releasing the code objects their stacks held)."""
+        tables (releasing the code objects their stacks held).
+
+        ``before_capture`` runs after the hooks stopped recording and before the capture: what it
+        frees is still in the (frozen) tables, so a caller short of memory can release its data
+        first. If the capture fails (MemoryError), the tables are kept and :meth:`capture` retries."""
         if ae_alloc_stop() != 0:
             raise OSError(22, "allocation tracking was not running")
         self.running = False
+        if before_capture is not None:
+            before_capture()
+        self.capture()
+
+    def capture(self):
+        """Capture the stopped session's live blocks and drop the C tables (once; a no-op after)."""
+        if self._final is not None or self.running:
+            return
         self._final = (self._live_now(), self.stats())
         ae_alloc_reset()
 
@@ -691,3 +703,17 @@ def perf_event_paranoid():
     """/proc/sys/kernel/perf_event_paranoid, or None when it cannot be read."""
     value = ae_ctr_paranoid()
     return None if value == -2147483648 else value
+
+
+def alloc_ignore_current_thread(bint ignore):
+    """Ignore (True) or track again (False) the calling thread's allocations (its frees are still
+    seen). The memory-series thread sets it for its whole life: its own ints and list growth are
+    our work, not the program's."""
+    ae_alloc_ignore_thread(1 if ignore else 0)
+
+
+def alloc_current_bytes():
+    """The tracked heap now (allocated minus freed since start, exact), without building a dict."""
+    cdef ae_alloc_stats_t s
+    ae_alloc_stats(&s)
+    return s.current_bytes

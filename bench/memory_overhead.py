@@ -90,10 +90,13 @@ def main():
     leak_line = next(i for i, line in enumerate(open(__file__), 1) if "# LEAK" + "-SITE" in line)
     out = {"tracker": a.tracker}
     tracker = None
-    if a.tracker in ("exact", "sampled"):
+    if a.tracker.split("-")[0] in ("exact", "sampled"):
         from aether_native import AllocationTracker
 
-        tracker = AllocationTracker(mode=a.tracker, sample_rate="512KiB")
+        # "-noseries": without the memory-over-time thread (on by default, every 10 ms).
+        series = None if a.tracker.endswith("-noseries") else "10ms"
+        mode = a.tracker.split("-")[0]
+        tracker = AllocationTracker(mode=mode, sample_rate="512KiB", series_interval=series)
         tracker.start()
     elif a.tracker == "tracemalloc":
         import tracemalloc
@@ -161,6 +164,8 @@ def all_configs() -> list[Config]:
         Config("baseline", "baseline", "no tracker"),
         Config("aether-exact", "aether", "aether exact", "exact", 2.5),
         Config("aether-sampled", "aether", "aether sampled 512KiB", "sampled", 1.15),
+        Config("aether-exact-noseries", "aether", "aether exact, no memory series", "exact-noseries"),
+        Config("aether-sampled-noseries", "aether", "aether sampled, no memory series", "sampled-noseries"),
         Config("tracemalloc", "tracemalloc", "tracemalloc (1 frame)", "tracemalloc"),
         Config("memray", "memray", "memray run"),
         Config("memray-pyalloc", "memray", "memray --trace-python-allocators", memray_python=True),

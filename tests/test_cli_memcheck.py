@@ -163,7 +163,13 @@ def test_perf_report_on_heap_file(tmp_path: Path) -> None:
     assert any(frame["name"] == "leaky" for frame in data["shared"]["frames"])
     collapsed = aether(["perf-report", "-i", "h.heap.aprof", "--format", "collapsed", "-o", "-"], tmp_path)
     assert collapsed.returncode == 0 and ";leaky (" in collapsed.stdout
-    for fmt in ("html", "svg", "pprof", "chrome-trace"):
+    html = aether(["perf-report", "--input", "h.heap.aprof", "--format", "html"], tmp_path)
+    assert html.returncode == 0, html.stderr
+    page = (tmp_path / "h.heap.html").read_text()
+    assert 'id="memory-chart"' in page and 'data-name="leaky"' in page
+    leaks = page[page.index('<section id="leaks"') :]
+    assert 'id="leak-stacks"' in leaks and leaks.index("leaky (") < leaks.index("</table>")
+    for fmt in ("svg", "pprof", "chrome-trace"):
         bad = aether(["perf-report", "--input", "h.heap.aprof", "--format", fmt], tmp_path)
         assert bad.returncode == 2
         assert bad.stderr.count("\n") == 1 and "not available for heap snapshots yet" in bad.stderr

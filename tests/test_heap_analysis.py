@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from aether_perf.analysis.heap import LeakGroup, leak_report
+from aether_perf.analysis.heap import LeakGroup, OriginTotal, leak_report
 from aether_perf.errors import InvalidArgument
 from aether_perf.model import Frame, HeapMeta, HeapSnapshot
 from aether_perf.report.heap_text import render_heap_summary, render_leak_report
@@ -62,7 +62,7 @@ def build() -> HeapSnapshot:
 
 
 def test_leak_report_groups_by_stack_with_exact_totals() -> None:
-    report = leak_report(build())
+    report = leak_report(build(), exclude=())  # every origin, the stackless blocks included
     assert report.total_bytes == LEAK_BYTES + 300 * 48 + 2 * 4 * KIB
     assert report.total_blocks == LEAK_BLOCKS + 300 + 2
     assert report.stacks == 3
@@ -76,10 +76,14 @@ def test_leak_report_groups_by_stack_with_exact_totals() -> None:
     # Blocks allocated before tracking started (time_ns < 0) are not leaks.
     assert build().total_bytes - report.total_bytes == 3 * 999_999
     assert report.omitted_stacks == 0
+    # By default the blocks with no Python frames are totalled apart, not charged to the program.
+    default = leak_report(build())
+    assert default.total_bytes == report.total_bytes - 8 * KIB and default.stacks == 2
+    assert default.excluded["no-frames"] == OriginTotal(8 * KIB, 2, 1)
 
 
 def test_leak_report_threshold() -> None:
-    report = leak_report(build(), min_bytes=10_000)
+    report = leak_report(build(), min_bytes=10_000, exclude=())
     assert [g.bytes for g in report.groups] == [LEAK_BYTES, 14_400]
     assert report.total_bytes == LEAK_BYTES + 14_400
     assert (report.omitted_stacks, report.omitted_bytes, report.omitted_blocks) == (1, 8 * KIB, 2)
@@ -120,7 +124,7 @@ def _render(func: Any, *args: Any, **kwargs: Any) -> str:
 
 
 def test_full_leak_report_lists_every_stack_innermost_first() -> None:
-    text = _render(render_leak_report, leak_report(build()), full=True, color=False)
+    text = _render(render_leak_report, leak_report(build(), exclude=()), full=True, color=False)
     assert "\x1b" not in text
     total = LEAK_BYTES + 300 * 48 + 2 * 4 * KIB
     assert f"LEAK SUMMARY: {total:,} bytes in {LEAK_BLOCKS + 302:,} blocks from 3 stacks" in text
@@ -135,7 +139,9 @@ def test_full_leak_report_lists_every_stack_innermost_first() -> None:
 
 
 def test_summary_leak_report_prints_only_totals() -> None:
-    text = _render(render_leak_report, leak_report(build(), min_bytes=10_000), full=False, color=False)
+    text = _render(
+        render_leak_report, leak_report(build(), min_bytes=10_000, exclude=()), full=False, color=False
+    )
     assert " at " not in text and "\x1b" not in text
     assert (
         f"LEAK SUMMARY: {LEAK_BYTES + 14_400:,} bytes in {LEAK_BLOCKS + 300:,} blocks from 2 stacks" in text

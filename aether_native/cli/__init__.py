@@ -79,15 +79,23 @@ def _source_tree_version() -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _commands() -> dict[str, Callable[[list[str], TextIO], int]]:
-    from aether_native.cli import memcheck_cmd, profile_cmd, report_cmd, stat_cmd
+#: Each verb and the module under aether_native.cli that runs it (its ``run(args, stderr)``).
+#: Only the chosen verb's module is imported: whatever a command imports is loaded into the process
+#: before the profiled program starts, so the others must not add to it.
+COMMANDS: dict[str, str] = {
+    "profile": "profile_cmd",
+    "perf-report": "report_cmd",
+    "memcheck": "memcheck_cmd",
+    "stat": "stat_cmd",
+}
 
-    return {
-        "profile": profile_cmd.run,
-        "perf-report": report_cmd.run,
-        "memcheck": memcheck_cmd.run,
-        "stat": stat_cmd.run,
-    }
+
+def _command(name: str) -> Callable[[list[str], TextIO], int]:
+    import importlib
+
+    module = importlib.import_module(f"aether_native.cli.{COMMANDS[name]}")
+    run: Callable[[list[str], TextIO], int] = module.run
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,14 +130,13 @@ def _dispatch(args: list[str], stderr: TextIO) -> int:
     if head in ("-V", "--version"):
         print(f"aether {version()}")
         return 0
-    commands = _commands()
-    if head not in commands:
+    if head not in COMMANDS:
         kind = "option" if head.startswith("-") else "command"
-        choices = ", ".join(sorted(commands))
+        choices = ", ".join(sorted(COMMANDS))
         raise UsageError(
             f"unknown {kind} '{head}' (commands: {choices}; see 'aether --help')", status=EXIT_USAGE
         )
-    return commands[head](rest, stderr)
+    return _command(head)(rest, stderr)
 
 
 __all__ = ["main", "version"]

@@ -8,10 +8,17 @@ before it and stops when it ends; what it allocated after the start and is still
 leak. The heap snapshot is written (`aether-<name>-<pid>.heap.aprof` unless -o says where; reopen it
 with `aether perf-report`) and the heap summary and leak report go to stderr. With `--fail-over
 SIZE`, more leaked bytes than SIZE turn a successful run's exit status into 1.
+
+Only the program's own stacks count as leaks: blocks kept by imports, standard-library caches, the
+tracker itself or with no Python frame are totalled apart (aether_perf.analysis.leak_origin). A
+full garbage collection (which also empties the interpreter's free lists) runs before the snapshot,
+so unreachable cycles and free-listed objects are not reported. `--warmup N` runs the target N
+times untracked first, in this process, so first-call caches of the program itself are warm too.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -21,7 +28,7 @@ from aether_native.cli import outputs
 from aether_native.cli.errors import EXIT_FAILED, EXIT_OK, UsageError, from_exception
 from aether_native.cli.parsing import ArgumentParser, positive_int
 from aether_native.cli.profile_cmd import SplitArgv, _flush, _sigint_ignored, split_argv
-from aether_native.cli.target import Runner, Target, validate
+from aether_native.cli.target import Outcome, Runner, Target, validate
 from aether_native.cli.trim import _is_runner, _is_runpy
 
 if TYPE_CHECKING:
@@ -68,6 +75,13 @@ def build_parser() -> ArgumentParser:
         help="sampled mode: mean bytes between samples, e.g. 512KiB (default)",
     )
     how.add_argument(
+        "--series-interval",
+        metavar="INTERVAL",
+        default="10ms",
+        help="record RSS and the tracked heap every INTERVAL for the memory-over-time chart "
+        "(default 10ms; 'off' for none)",
+    )
+    how.add_argument(
         "--native",
         action="store_true",
         help="also track malloc/mmap of C extensions (not implemented yet; coming)",
@@ -80,12 +94,27 @@ def build_parser() -> ArgumentParser:
         help="summary: the totals (default); full: every leaking stack",
     )
     leaks.add_argument(
+        "--warmup",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="run the target N times untracked before the tracked run, so that first-call caches "
+        "are not reported (the target must be safe to run more than once; default 0)",
+    )
+    leaks.add_argument(
         "--fail-over",
         metavar="SIZE",
-        help="exit with status 1 when more than SIZE bytes leaked (e.g. 1MiB) and the program "
+        help="exit with status 1 when the program's own code leaked more than SIZE bytes (e.g. "
+        "1MiB; imports, standard-library caches and the tracker do not count) and the program "
         "itself succeeded",
     )
     out = parser.add_argument_group("output")
+    out.add_argument(
+        "--checkpoint",
+        metavar="INTERVAL",
+        help="also write the snapshot every INTERVAL while the program runs (e.g. 30s), atomically, "
+        "so a run killed for memory (OOM killer, SIGKILL) still leaves the last one",
+    )
     out.add_argument(
         "-o",
         "--output",
@@ -105,7 +134,31 @@ def build_parser() -> ArgumentParser:
 
 
 #: Our options that take a value as the next argument (needed to find where the target starts).
-_VALUE_OPTIONS = ("--mode", "--sample-rate", "--leak-check", "--fail-over", "-o", "--output", "--top")
+_VALUE_OPTIONS = (
+    "--mode",
+    "--sample-rate",
+    "--leak-check",
+    "--fail-over",
+    "--warmup",
+    "--checkpoint",
+    "--series-interval",
+    "-o",
+    "--output",
+    "--top",
+)
+
+
+def _count(value: str) -> int:
+    """`--warmup`: a whole number 0..1000."""
+    import argparse
+
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if not 0 <= number <= 1000:
+        raise argparse.ArgumentTypeError(f"must be 0..1000, got {value!r}")
+    return number
 
 
 def _split(argv: list[str]) -> SplitArgv:
@@ -166,13 +219,43 @@ def run(argv: list[str], stderr: TextIO) -> int:
     shown = ns.output or f"aether-{target.stem}-{os.getpid()}{SUFFIX}"
     protect = (Path(target.name),) if target.kind == "script" else ()
     path = outputs.check_writable(Path(shown), protect=protect)
+    from aether_perf.units import parse_duration
+
+    every = series = None
+    try:
+        if ns.checkpoint is not None:
+            every = parse_duration(ns.checkpoint, name="--checkpoint", minimum=0.05)
+        if ns.series_interval != "off":
+            series = parse_duration(ns.series_interval, name="--series-interval", minimum=1e-4, maximum=3600)
+    except Exception as exc:
+        raise from_exception(exc) from None
     validate(target)
-    tracker = _make_tracker(ns.mode, rate)
+    if series is None and every is not None:
+        raise UsageError("--checkpoint needs the memory series (drop --series-interval off)")
+    tracker = _make_tracker(ns.mode, rate, series)
+    if every is not None:
+        tracker.checkpoint_every(every, _Checkpointer(path, target, stderr))
 
     pid = os.getpid()
     snapshot: HeapSnapshot | None = None
     with Runner(target) as runner:
+        for round_ in range(1, ns.warmup + 1):
+            warm = runner.run()
+            if os.getpid() != pid:
+                return warm.status
+            if warm.status != EXIT_OK:
+                _flush(sys.stdout)
+                print(
+                    f"aether: warm-up run {round_} exited with status {warm.status}; not tracking",
+                    file=stderr,
+                )
+                return warm.status
+            sys.argv = [target.name if target.kind == "script" else "-m", *target.args]
+        gc.collect()  # the warm-up's garbage is not the tracked run's
+        _preload_traceback_printing()
+        reserve = _Reserve()
         _start(tracker)
+        outcome: Outcome | None = None
         try:
             outcome = runner.run()
         finally:
@@ -180,8 +263,17 @@ def run(argv: list[str], stderr: TextIO) -> int:
             # would under python: with its status, and without writing a snapshot of its own.
             if os.getpid() == pid:
                 with _sigint_ignored():
-                    tracker.stop()
+                    reserve.release()  # room for the capture if the program used up memory
+                    out_of_memory = outcome is not None and outcome.exception == "MemoryError"
+                    try:
+                        # Unreachable cycles and free-listed objects are not leaks (a full
+                        # collection also empties the interpreter's free lists).
+                        gc.collect()
+                    except MemoryError:
+                        out_of_memory = True
+                    tracker.stop(before_capture=_release_main if out_of_memory else None)
                     snapshot = tracker.snapshot()
+    assert outcome is not None  # Runner.run() returns whatever the target did
     if snapshot is None:
         return outcome.status
     snapshot = trim_runner_stacks(snapshot)
@@ -221,7 +313,11 @@ def run(argv: list[str], stderr: TextIO) -> int:
 
 def trim_runner_stacks(snapshot: HeapSnapshot) -> HeapSnapshot:
     """`snapshot` with each stack cut after its last runner frame (and the runpy frames after it),
-    as `aether profile` trims its samples: the target's stacks start at its `<module>`."""
+    as `aether profile` trims its samples: the target's stacks start at its `<module>`.
+
+    A stack whose runner frames are not followed by a `<module>` frame is the runner's own work
+    (path checks, thread bookkeeping, the final collection) and is kept whole, so the leak check
+    classes it as the tracker's and not the program's."""
     import dataclasses
 
     import numpy as np
@@ -238,7 +334,10 @@ def trim_runner_stacks(snapshot: HeapSnapshot) -> HeapSnapshot:
         cut = last + 1
         while cut < len(stack) and runpy[stack[cut]]:
             cut += 1
-        trimmed = stack if last < 0 else (stack[cut:] if cut < len(stack) else stack[last:])
+        if last < 0 or cut >= len(stack) or snapshot.frames[stack[cut]].function != "<module>":
+            trimmed = stack
+        else:
+            trimmed = stack[cut:]
         remap.append(ids.setdefault(trimmed, len(ids)))
     table = np.asarray(remap, dtype=np.int32)
     return HeapSnapshot(
@@ -251,14 +350,77 @@ def trim_runner_stacks(snapshot: HeapSnapshot) -> HeapSnapshot:
         tid=snapshot.tid,
         time_ns=snapshot.time_ns,
         meta=dataclasses.replace(snapshot.meta, extra=dict(snapshot.meta.extra)),
+        series=snapshot.series,
     )
 
 
-def _make_tracker(mode: str, rate: int) -> AllocationTracker:
+class _Checkpointer:
+    """Writes each checkpoint snapshot to the output file (atomically: the old one stays whole
+    until the new one replaces it); warns once if that fails."""
+
+    def __init__(self, path: Path, target: Target, stderr: TextIO) -> None:
+        self.path, self.target, self.stderr = path, target, stderr
+        self.warned = False
+
+    def __call__(self, snapshot: HeapSnapshot) -> None:
+        try:
+            snapshot = trim_runner_stacks(snapshot)
+            snapshot.meta.extra["command"] = self.target.command
+            snapshot.save(self.path)
+        except Exception as exc:
+            if not self.warned:
+                self.warned = True
+                print(f"aether: warning: cannot write checkpoint '{self.path}': {exc}", file=self.stderr)
+
+
+#: Address space set aside while the target runs and given back before the capture: a target that
+#: exhausts memory (RLIMIT_AS, a container limit) leaves room to read and save what was recorded.
+#: An untouched anonymous mapping: it costs address space, not resident memory.
+RESERVE_BYTES = 64 << 20
+
+
+class _Reserve:
+    def __init__(self) -> None:
+        import mmap
+
+        try:
+            self._map: mmap.mmap | None = mmap.mmap(-1, RESERVE_BYTES)
+        except (OSError, ValueError):  # already short of address space: go without
+            self._map = None
+
+    def release(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+
+
+def _preload_traceback_printing() -> None:
+    """Import now what printing the target's uncaught exception imports lazily (3.13: traceback,
+    _colorize): an import right after a MemoryError, with memory still full, fails or, on CPython
+    3.13.0 even without us, crashes the interpreter."""
+    import importlib
+
+    for name in ("traceback", "_colorize", "linecache", "textwrap"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
+def _release_main() -> None:
+    """After the target ran out of memory, with the hooks stopped (its blocks are already in the
+    tracker's frozen tables): drop the script's globals so that the capture has memory to run."""
+    main = sys.modules.get("__main__")
+    if main is not None and getattr(main, "__spec__", None) is None and hasattr(main, "__file__"):
+        main.__dict__.clear()
+    gc.collect()
+
+
+def _make_tracker(mode: str, rate: int, series: float | None) -> AllocationTracker:
     from aether_native.memory import AllocationTracker
 
     try:
-        return AllocationTracker(mode=mode, sample_rate=rate)
+        return AllocationTracker(mode=mode, sample_rate=rate, series_interval=series)
     except Exception as exc:
         raise from_exception(exc) from None
 

@@ -118,7 +118,7 @@ def run(argv: list[str], stderr: TextIO) -> int:
     return 0
 
 
-HEAP_FORMATS = ("text", "speedscope", "collapsed")
+HEAP_FORMATS = ("text", "html", "speedscope", "collapsed")
 
 
 def _is_heap(path: Path) -> bool:
@@ -154,6 +154,8 @@ def _heap_report(path: Path, destination: Path | None, ns: argparse.Namespace, s
 
             render_heap_summary(snapshot, top=ns.top, file=stream, color=color)
             render_leak_report(leak_report(snapshot), full=False, file=stream, color=color)
+        elif ns.format == "html":
+            snapshot.to_flamegraph_html(stream)
         elif ns.format == "speedscope":
             snapshot.to_speedscope(stream)
         else:

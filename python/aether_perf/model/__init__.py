@@ -12,6 +12,7 @@ from aether_perf.model.heap import (
     HotSpot,
     load_heap,
 )
+from aether_perf.model.memory_series import MemorySeries, SeriesPeak
 from aether_perf.model.meta import PROFILE_MODES, ProfileMeta
 from aether_perf.model.profile import MAIN_THREAD_NAME, Profile, load
 from aether_perf.model.span import Span
@@ -35,8 +36,10 @@ __all__ = [
     "HeapSummary",
     "HotSpot",
     "Location",
+    "MemorySeries",
     "Profile",
     "ProfileMeta",
+    "SeriesPeak",
     "Severity",
     "Span",
     "ThreadInfo",

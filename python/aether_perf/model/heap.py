@@ -34,6 +34,7 @@ import numpy.typing as npt
 
 from aether_perf.errors import InvalidArgument
 from aether_perf.model.frame import Frame
+from aether_perf.model.memory_series import MemorySeries
 from aether_perf.model.profile import _check_frames, _check_stacks
 
 if TYPE_CHECKING:
@@ -282,6 +283,7 @@ class HeapSnapshot:
     tid: npt.NDArray[np.int64]
     time_ns: npt.NDArray[np.int64]
     meta: HeapMeta
+    series: MemorySeries | None
 
     COLUMNS = ("stack", "size", "bytes", "count", "tid", "time_ns")
 
@@ -297,8 +299,13 @@ class HeapSnapshot:
         tid: npt.ArrayLike,
         time_ns: npt.ArrayLike,
         meta: HeapMeta,
+        series: MemorySeries | None = None,
     ) -> None:
         _check_meta(meta)
+        if series is not None and not isinstance(series, MemorySeries):
+            raise InvalidArgument(f"series must be a MemorySeries or None, got {type(series).__name__}")
+        #: Memory over time during the recording (None when it was not recorded).
+        self.series = series
         self.frames = _check_frames(frames)
         self.stacks = _check_stacks(stacks, len(self.frames))
         self.stack = _int_column("stack", stack, np.int32)
@@ -345,6 +352,7 @@ class HeapSnapshot:
             self.frames == other.frames
             and self.stacks == other.stacks
             and self.meta == other.meta
+            and self.series == other.series
             and all(np.array_equal(getattr(self, n), getattr(other, n)) for n in self.COLUMNS)
         )
 
@@ -471,6 +479,7 @@ class HeapSnapshot:
         for name in self.COLUMNS:
             setattr(result, name, _frozen(getattr(self, name)[mask]))
         result.meta = dataclasses.replace(self.meta, extra=dict(self.meta.extra))
+        result.series = self.series
         return result
 
     # -- files -------------------------------------------------------------------------------
@@ -487,6 +496,13 @@ class HeapSnapshot:
         from aether_perf.model.heap_codec import load_heap as _load
 
         return _load(path)
+
+    def to_flamegraph_html(self, path: PathOrText, *, title: str | None = None) -> None:
+        """Write the self-contained HTML report: memory over time (when recorded) beside the
+        flamegraph of live bytes by stack and the top stacks."""
+        from aether_perf.report.html.heap_page import write_heap_html
+
+        write_heap_html(self, path, title=title)
 
     def to_speedscope(self, path: PathOrText, *, name: str | None = None) -> None:
         """Write speedscope JSON: one sampled profile of live bytes by stack (unit ``bytes``)."""

@@ -6,6 +6,12 @@ first_line]`` each); the columns are the six row columns (``stack``, ``size``, `
 there are stacks) and ``stack_frames`` (int32, all stacks' frame indices end to end, root first),
 as in a profile document.
 
+A snapshot with a memory series (:class:`~aether_perf.model.memory_series.MemorySeries`) adds the
+header field ``series`` (``interval_ns``, ``has_rss``) and the columns ``series_time_ns``,
+``series_heap_bytes`` and ``series_rss_bytes``. Readers that predate the series ignore them (a
+reader checks only the columns it needs), and files without them load with ``series`` None, so the
+container's format version did not change.
+
 The speedscope export is one ``sampled`` profile with ``unit`` ``bytes``: one sample per stack that
 holds live bytes, weighted by them, so ``endValue`` is the snapshot's total bytes. It validates
 against speedscope's draft-07 schema.
@@ -24,6 +30,7 @@ from aether_perf.errors import InvalidArgument
 from aether_perf.fileio import PathOrText, StrPath, open_text_output
 from aether_perf.model.fileformat import Document, format_error, read_document, write_document
 from aether_perf.model.heap import HEAP_MODES, HeapMeta, HeapSnapshot
+from aether_perf.model.memory_series import MemorySeries
 from aether_perf.model.profile_codec import _Bad, _check_extra, _frames, _stacks
 
 __all__ = [
@@ -96,7 +103,31 @@ def heap_document(snapshot: HeapSnapshot) -> tuple[dict[str, Any], dict[str, npt
     columns: dict[str, npt.NDArray[Any]] = {name: getattr(snapshot, name) for name in _ROW_COLUMNS}
     columns["stack_offsets"] = offsets
     columns["stack_frames"] = flat
+    series = snapshot.series
+    if series is not None:
+        header["series"] = series.header()
+        for name in MemorySeries.COLUMNS:
+            columns[f"series_{name}"] = getattr(series, name)
     return header, columns
+
+
+def _series(header: dict[str, Any], columns: dict[str, npt.NDArray[Any]]) -> MemorySeries | None:
+    raw = header.get("series")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise _Bad("series is not an object")
+    missing = [n for n in MemorySeries.COLUMNS if f"series_{n}" not in columns]
+    if missing:
+        raise _Bad(f"missing series columns {', '.join(missing)}")
+    interval, has_rss = raw.get("interval_ns"), raw.get("has_rss")
+    if isinstance(interval, bool) or not isinstance(interval, int) or not isinstance(has_rss, bool):
+        raise _Bad("series.interval_ns or series.has_rss is missing or of the wrong type")
+    return MemorySeries(
+        interval_ns=interval,
+        has_rss=has_rss,
+        **{name: columns[f"series_{name}"] for name in MemorySeries.COLUMNS},
+    )
 
 
 def save_heap(snapshot: HeapSnapshot, path: StrPath) -> None:
@@ -125,6 +156,7 @@ def heap_from_document(document: Document) -> HeapSnapshot:
         tid=columns["tid"],
         time_ns=columns["time_ns"],
         meta=meta,
+        series=_series(header, columns),
     )
 
 

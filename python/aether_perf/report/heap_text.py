@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from aether_perf.analysis.heap import LeakGroup, LeakReport
+from aether_perf.analysis.leak_origin import ORIGIN_LABELS
 from aether_perf.errors import InvalidArgument
 from aether_perf.model.frame import Frame
 from aether_perf.model.heap import NO_FRAMES, HeapSnapshot
@@ -90,6 +91,18 @@ def render_heap_summary(
         f"freed {meta.freed_bytes:,} bytes in {_plural(meta.frees, 'block')} (exact totals)",
         style="dim",
     )
+    series = snapshot.series
+    if series is not None and len(series):
+        heap_peak = series.heap_peak()
+        rss_peak = series.rss_peak()
+        every = format_duration(series.interval_ns / 1e9)
+        line = f"memory over time ({len(series):,} points, every {every}):"
+        if heap_peak is not None:
+            when = format_duration(heap_peak.time_ns / 1e9)
+            line += f" tracked heap peak {format_size(heap_peak.bytes)} at {when}"
+        if rss_peak is not None:
+            line += f", RSS peak {format_size(rss_peak.bytes)} at {format_duration(rss_peak.time_ns / 1e9)}"
+        console.print(line, style="dim")
     summary = snapshot.summary()
     estimate = " (estimated)" if sampled else ""
     console.print(
@@ -173,6 +186,12 @@ def render_leak_report(
             f"{PREFIX}    not shown: {report.omitted_bytes:,} bytes in "
             f"{_plural(report.omitted_blocks, 'block')} from {_plural(report.omitted_stacks, 'stack')} "
             "under the threshold",
+            style="dim",
+        )
+    for origin, total in report.excluded.items():
+        console.print(
+            f"{PREFIX}    not counted: {total.bytes:,} bytes in {_plural(total.blocks, 'block')} "
+            f"{ORIGIN_LABELS.get(origin, origin)}",
             style="dim",
         )
     if not full and count:
