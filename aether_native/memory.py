@@ -170,7 +170,7 @@ class AllocationTracker:
             total[1] += count
             total[2] += nbytes
             total[3] += growths
-        result = [
+        result: list[dict[str, Any]] = [
             {
                 "file": file,
                 "line": line,

@@ -34,12 +34,17 @@ usage: aether profile [options] [--] script.py [args ...]
        aether perf-report --input run.aprof [--format text|html|svg|speedscope|collapsed|pprof|chrome-trace]
                           [--diff BASE.aprof] [--top N] [-o FILE]
        aether memcheck [--mode exact|sampled] [--leak-check summary|full] [--fail-over SIZE] -- script.py
+       aether annotate run.aprof [FILE ...] [--heap run.heap.aprof] [--html DIR]
+       aether diagnose [--format text|json|github] [--sarif out.sarif] [--scale-arg N1,N2] -- script.py
        aether --version
 
 commands:
   profile      run a Python script or module in-process under the sampling profiler
   perf-report  print a summary of a saved profile or heap snapshot, compare, or convert it
   memcheck     run a Python script or module under the allocation tracker; report leaks
+  annotate     print source files with per-line time, CPU share and bytes allocated
+  diagnose     run a program (or read recordings) and report findings: hot lines, growth
+               reallocations, likely O(n^2) loops; text, JSON, GitHub annotations, SARIF
 
 'aether COMMAND --help' describes each command's options.
 """
@@ -76,9 +81,15 @@ def _source_tree_version() -> str | None:
 
 
 def _commands() -> dict[str, Callable[[list[str], TextIO], int]]:
-    from aether_native.cli import memcheck_cmd, profile_cmd, report_cmd
+    from aether_native.cli import annotate_cmd, diagnose_cmd, memcheck_cmd, profile_cmd, report_cmd
 
-    return {"profile": profile_cmd.run, "perf-report": report_cmd.run, "memcheck": memcheck_cmd.run}
+    return {
+        "profile": profile_cmd.run,
+        "perf-report": report_cmd.run,
+        "memcheck": memcheck_cmd.run,
+        "annotate": annotate_cmd.run,
+        "diagnose": diagnose_cmd.run,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
