@@ -185,9 +185,9 @@ def test_missing_source_is_annotated_from_the_recording(tmp_path: Path) -> None:
     (tmp_path / "spin.py").unlink()
     shown = aether(["annotate", "spin.aprof"], tmp_path)
     assert shown.returncode == 0, shown.stderr
-    assert "source file not found" in shown.stdout and "spin.py" in shown.stderr
+    assert "source file not found" in shown.stdout and "spin.py" in shown.stderr, (shown.stdout, shown.stderr)
     assert "<source not available>" in shown.stdout
-    assert abs(float(margin(shown.stdout, SPIN_A)[2].rstrip("%")) - 75.0) <= 3.0
+    assert abs(float(margin(shown.stdout, SPIN_A)[2].rstrip("%")) - 75.0) <= 3.0, shown.stdout
 
 
 def test_html_pages(tmp_path: Path) -> None:

@@ -74,7 +74,7 @@ def problems_report(tmp_path_factory: pytest.TempPathFactory) -> list[Finding]:
         cwd,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.count("items=1000000") == 2  # the program ran twice, its output intact
+    assert done.stdout.count("items=1000000") == 3  # sampled at two sizes, then tracked; output intact
     return findings_of(done.stdout[done.stdout.index("{") :])
 
 

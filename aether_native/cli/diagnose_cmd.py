@@ -7,7 +7,10 @@
 Each finding has a location (file:line), the evidence (numbers) and a suggestion: hot lines,
 lines that grow one object again and again, allocation-heavy lines, and, with --scale-arg N1,N2,
 super-linear loops ("likely O(n^2)"): the program runs once per size with `{n}` in its arguments
-replaced by the size, and each function's time is fitted against n on a log-log scale. With
+replaced by the size, and each function's time is fitted against n on a log-log scale. The
+program runs under the sampler (once per size), then once more under the allocation tracker (at
+the largest size; skipped with --memory off): the tracker slows allocating lines, so recording
+both at once would skew the time the sampler sees. With
 --input, saved profiles / heap snapshots are read instead (with --scale-arg, one profile per size
 in the same order).
 
@@ -45,8 +48,8 @@ aether diagnose [options] [--] script.py [args ...]
        aether diagnose [options] --input run.aprof [--input run.heap.aprof ...]"""
 PLACEHOLDER = "{n}"
 FORMATS = ("text", "json", "github")
-#: Sampled allocation tracking by default: exact mode slows allocation-heavy programs several
-#: times (bench/diagnose_overhead.py), which would skew the time the sampler sees.
+#: Sampled allocation tracking by default: the cheaper mode in bench/memory_overhead.py (on the
+#: int-heavy example both cost several times the run, bench/diagnose_overhead.py).
 DEFAULT_MEMORY = "sampled"
 DEFAULT_SAMPLE_RATE = "64KiB"
 
@@ -320,17 +323,31 @@ def _record(target: Target, ns: argparse.Namespace, stderr: TextIO) -> tuple[Evi
     validate(target)
     evidence = Evidence()
     status = EXIT_OK
-    runs = [(n, _substitute(target, n)) for n in sizes] or [(0.0, target)]
-    for index, (n, current) in enumerate(runs):
-        if sizes and ns.format == "text":
-            print(f"aether: run {index + 1}/{len(runs)} with n={_size_text(n)}", file=stderr)
-        profile, heap, outcome = _run_once(current, ns, rate)
+    # Time and allocations are recorded in separate runs: the allocation tracker slows every
+    # allocating line, which would skew the time shares and slopes the sampler measures.
+    targets = [(n, _substitute(target, n)) for n in sizes] or [(0.0, target)]
+    runs = [(n, current, "time") for n, current in targets]
+    if ns.memory != "off":
+        runs.append((*targets[-1], "memory"))
+    for index, (n, current, what) in enumerate(runs):
+        if len(runs) > 1 and ns.format == "text":
+            size = f" with n={_size_text(n)}" if sizes else ""
+            kind = "sampling" if what == "time" else f"allocation tracking ({ns.memory})"
+            print(f"aether: run {index + 1}/{len(runs)}{size}: {kind}", file=stderr)
+        recorded: Profile | HeapSnapshot | None
+        if what == "time":
+            profile, outcome = _sample_once(current, ns.interval)
+            if profile is not None:
+                if sizes:
+                    evidence.scaling.append((n, profile))
+                evidence.profile = profile
+            recorded = profile
+        else:
+            heap, outcome = _track_once(current, ns.memory, rate)
+            evidence.heap = recorded = heap
         status = outcome.status
-        if profile is None:  # a forked child of the program that ran off the end: its status
+        if recorded is None:  # a forked child of the program that ran off the end: its status
             raise _ChildDone(status)
-        if sizes:
-            evidence.scaling.append((n, profile))
-        evidence.profile, evidence.heap = profile, heap
         if status != EXIT_OK:
             print(f"aether: the program exited with status {status}; diagnosing what ran", file=stderr)
             break
@@ -351,43 +368,57 @@ def _size(value: str) -> int:
         raise from_exception(exc) from None
 
 
-def _run_once(
-    target: Target, ns: argparse.Namespace, rate: int
-) -> tuple[Profile | None, HeapSnapshot | None, Outcome]:
-    from aether_native import AllocationTracker, Sampler
+def _sample_once(target: Target, interval: float) -> tuple[Profile | None, Outcome]:
+    """Run the target once under the Sampler (cpu mode); None in a forked child."""
+    from aether_native import Sampler
 
     try:
-        sampler = Sampler(interval=ns.interval, mode="cpu")
-        tracker = None if ns.memory == "off" else AllocationTracker(mode=ns.memory, sample_rate=rate)
+        sampler = Sampler(interval=interval, mode="cpu")
     except Exception as exc:
         raise from_exception(exc) from None
     pid = os.getpid()
     profile: Profile | None = None
-    heap: HeapSnapshot | None = None
     with Runner(target) as runner:
         try:
-            if tracker is not None:
-                tracker.start()
             sampler.start()
         except Exception as exc:
-            if tracker is not None and tracker.running:
-                tracker.stop()
-            raise from_exception(exc, "could not start recording") from None
+            raise from_exception(exc, "could not start the sampler") from None
         try:
             outcome = runner.run()
         finally:
             if os.getpid() == pid:
                 with _sigint_ignored():
                     profile = sampler.stop()
-                    if tracker is not None:
-                        tracker.stop()
-                        heap = tracker.snapshot()
     if profile is None:
-        return None, None, outcome
-    profile = drop_threads(trim_runner_frames(profile), set())
-    if heap is not None:
-        heap = trim_runner_stacks(heap)
-    return profile, heap, outcome
+        return None, outcome
+    return drop_threads(trim_runner_frames(profile), set()), outcome
+
+
+def _track_once(target: Target, mode: str, rate: int) -> tuple[HeapSnapshot | None, Outcome]:
+    """Run the target once under the AllocationTracker; None in a forked child."""
+    from aether_native import AllocationTracker
+
+    try:
+        tracker = AllocationTracker(mode=mode, sample_rate=rate)
+    except Exception as exc:
+        raise from_exception(exc) from None
+    pid = os.getpid()
+    heap: HeapSnapshot | None = None
+    with Runner(target) as runner:
+        try:
+            tracker.start()
+        except Exception as exc:
+            raise from_exception(exc, "could not start the allocation tracker") from None
+        try:
+            outcome = runner.run()
+        finally:
+            if os.getpid() == pid:
+                with _sigint_ignored():
+                    tracker.stop()
+                    heap = tracker.snapshot()
+    if heap is None:
+        return None, outcome
+    return trim_runner_stacks(heap), outcome
 
 
 class _ChildDone(Exception):
