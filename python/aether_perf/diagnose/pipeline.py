@@ -14,7 +14,7 @@ from aether_perf.analysis.allocations import (
     DEFAULT_MIN_GROWTH_BYTES,
     DEFAULT_MIN_GROWTHS,
 )
-from aether_perf.analysis.hotspots import DEFAULT_LINE_SHARE, DEFAULT_MIN_TIME
+from aether_perf.analysis.hotspots import DEFAULT_FUNCTION_SHARE, DEFAULT_LINE_SHARE, DEFAULT_MIN_TIME
 from aether_perf.analysis.superlinear import DEFAULT_MIN_SHARE, DEFAULT_SLOPE
 from aether_perf.errors import InvalidArgument
 from aether_perf.model.finding import SEVERITIES, Finding
@@ -44,6 +44,7 @@ class Settings:
     """Thresholds of the rules (see each rule's module for what they mean)."""
 
     hot_share: float = DEFAULT_LINE_SHARE
+    hot_function_share: float = DEFAULT_FUNCTION_SHARE
     hot_min_time: float = DEFAULT_MIN_TIME
     slope: float = DEFAULT_SLOPE
     slope_min_share: float = DEFAULT_MIN_SHARE

@@ -29,7 +29,12 @@ Source = Callable[[Evidence, Settings], list[Finding]]
 def hotspots(evidence: Evidence, settings: Settings) -> list[Finding]:
     if evidence.profile is None:
         return []
-    return hotspot_findings(evidence.profile, share=settings.hot_share, min_time=settings.hot_min_time)
+    return hotspot_findings(
+        evidence.profile,
+        share=settings.hot_share,
+        min_time=settings.hot_min_time,
+        function_share=settings.hot_function_share,
+    )
 
 
 def superlinear(evidence: Evidence, settings: Settings) -> list[Finding]:
