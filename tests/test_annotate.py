@@ -66,7 +66,7 @@ def aether(args: Sequence[str], cwd: Path, **kwargs: Any) -> subprocess.Complete
     return subprocess.run(
         [sys.executable, "-m", "aether_native", *args],
         cwd=cwd,
-        env=ENV,
+        env=kwargs.pop("env", ENV),
         capture_output=True,
         text=True,
         timeout=120,
@@ -164,6 +164,8 @@ def test_annotate_shows_known_line_shares(tmp_path: Path) -> None:
     again = aether(["annotate", "spin.aprof", "spin.py"], tmp_path)
     assert again.returncode == 0 and margin(again.stdout, SPIN_A)[2] == a[2]
     assert margin(again.stdout, 5) == []  # spin() never ran
+    coloured = aether(["annotate", "spin.aprof"], tmp_path, env={**ENV, "FORCE_COLOR": "1"})
+    assert coloured.returncode == 0 and "\x1b[" in coloured.stdout
 
 
 def test_annotate_shows_allocated_bytes(tmp_path: Path) -> None:

@@ -270,3 +270,20 @@ def test_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("aether: error: ") and message in lines[0], lines
     assert "ran" not in done.stdout
     assert (tmp_path / "ok.py").read_text() == "print('ran')\n"
+
+
+def test_save_then_annotate(tmp_path: Path) -> None:
+    (tmp_path / "grow.py").write_text("data = []\nfor i in range(300_000):\n    data.append(i)\n")
+    done = aether(["diagnose", "--memory", "exact", "--save", "run", "--format", "json", "grow.py"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    found = [
+        (f.rule, f.location.line) for f in findings_of(done.stdout) if f.location and f.severity != "info"
+    ]
+    assert found == [("alloc.growth", 3)]
+    assert "run.aprof" in done.stderr and "run.heap.aprof" in done.stderr
+    shown = aether(["annotate", "run.aprof", "--heap", "run.heap.aprof"], tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    line3 = next(t for t in shown.stdout.splitlines() if t.lstrip().startswith("3 "))
+    assert "MiB" in line3 and "data.append(i)" in line3
+    again = aether(["diagnose", "--save", "run", "--input", "run.aprof"], tmp_path)
+    assert again.returncode == 2 and "--save" in again.stderr

@@ -68,6 +68,7 @@ _VALUE_OPTIONS = (
     "--slope",
     "--min-growths",
     "--fail-on",
+    "--save",
 )
 
 
@@ -126,6 +127,12 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--format", choices=FORMATS, default="text", help="text (default), json or github")
     parser.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
     parser.add_argument("--sarif", metavar="FILE", help="also write the findings as SARIF 2.1.0")
+    parser.add_argument(
+        "--save",
+        metavar="NAME",
+        help="keep the recordings: NAME.aprof (the largest run's profile) and NAME.heap.aprof, "
+        "for 'aether annotate NAME.aprof --heap NAME.heap.aprof'",
+    )
     parser.add_argument(
         "--memory",
         choices=("sampled", "exact", "off"),
@@ -223,6 +230,15 @@ def run(argv: list[str], stderr: TextIO) -> int:
         outputs.check_writable(path, protect=protect + tuple(Path(p) for p in ns.input))
     if ns.output is not None and ns.sarif is not None and Path(ns.output) == Path(ns.sarif):
         raise UsageError("-o and --sarif name the same file")
+    saves: list[Path] = []
+    if ns.save is not None:
+        if target is None:
+            raise UsageError("--save keeps the recordings of a run; with --input they are saved already")
+        saves = [Path(ns.save + ".aprof"), Path(ns.save + ".heap.aprof")]
+        for path in saves:
+            outputs.check_writable(path, protect=protect)
+        if {str(p) for p in saves} & {str(p) for p in destinations}:
+            raise UsageError("--save names the same file as -o or --sarif")
     if target is not None:
         try:
             evidence, status = _record(target, ns, stderr)
@@ -239,6 +255,7 @@ def run(argv: list[str], stderr: TextIO) -> int:
     notes = _notes(evidence, ns)
     with _sigint_ignored():
         _flush(sys.stdout)
+        _save(evidence, saves, stderr)
         _emit(findings, ns, notes)
         if ns.sarif is not None:
             from aether_perf.export import sarif
@@ -255,6 +272,19 @@ def run(argv: list[str], stderr: TextIO) -> int:
     if status == EXIT_OK and any(f.severity in levels for f in findings):
         return EXIT_FAILED
     return status
+
+
+def _save(evidence: Evidence, paths: list[Path], stderr: TextIO) -> None:
+    if not paths:
+        return
+    for item, path in zip((evidence.profile, evidence.heap), paths, strict=True):
+        if item is None:
+            continue
+        try:
+            item.save(path)
+        except OSError as exc:
+            raise RunError(f"cannot write '{path}': {exc.strerror or exc}") from None
+        print(f"aether: wrote {path}", file=stderr)
 
 
 def _notes(evidence: Evidence, ns: argparse.Namespace) -> list[str]:
