@@ -157,6 +157,8 @@ def test_annotate_shows_known_line_shares(tmp_path: Path) -> None:
     assert abs(share_b - 25.0) <= 3.0, shown.stdout
     assert abs(float(a[0]) - 0.3) <= 0.03 and abs(float(b[0]) - 0.1) <= 0.02
     assert float(a[3].rstrip("%")) == share_a  # cpu mode: every sample ran
+    call = margin(shown.stdout, 13)  # `main()`: no time of its own, all of main's with callees
+    assert len(call) == 1 and float(call[0].rstrip("%")) >= 97.0, shown.stdout
     # hot lines are marked when piped (no colour codes)
     hot = [t for t in shown.stdout.splitlines() if ">|" in t]
     assert len(hot) == 2 and "\x1b[" not in shown.stdout

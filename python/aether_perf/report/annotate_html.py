@@ -40,6 +40,8 @@ def _tooltip(row: LineRow) -> str:
     if row.self_ns:
         parts.append(f"time {row.self_ns / 1e6:.2f} ms ({row.self_pct:.1f}% of the run)")
         parts.append(f"CPU {row.cpu_pct:.1f}%")
+    if row.total_pct:
+        parts.append(f"with callees {row.total_pct:.1f}%")
     if row.alloc_bytes:
         parts.append(f"allocated {row.alloc_bytes:,} bytes in {row.allocations:,} allocations")
     if row.growths:
@@ -57,7 +59,7 @@ def render_page(ann: FileAnnotation) -> str:
         source = esc(ann.text(line)) if not ann.missing else "&lt;source not available&gt;"
         if row is None:
             rows.append(
-                f'<tr id="L{line}"><td class="n">{line}</td><td class="n"></td>'
+                f'<tr id="L{line}"><td class="n">{line}</td><td class="n"></td><td class="n"></td>'
                 '<td class="n"></td><td class="n"></td><td class="n"></td><td class="mark"></td>'
                 f'<td class="src">{source}</td></tr>'
             )
@@ -67,11 +69,13 @@ def render_page(ann: FileAnnotation) -> str:
         time = f"{row.self_ns / 1e9:.3f} s" if row.self_ns else ""
         pct = f"{row.self_pct:.1f}%" if row.self_ns else ""
         cpu = f"{row.cpu_pct:.1f}%" if row.self_ns else ""
+        total = f"{row.total_pct:.1f}%" if row.total_pct else ""
         hot = ' class="hot"' if row.hot else ""
         rows.append(
             f'<tr id="L{line}"{hot}{style} title="{esc(_tooltip(row))}">'
             f'<td class="n">{line}</td><td class="n">{time}</td><td class="n">{pct}</td>'
-            f'<td class="n">{cpu}</td><td class="n">{esc(format_bytes(row.alloc_bytes))}</td>'
+            f'<td class="n">{cpu}</td><td class="n">{total}</td>'
+            f'<td class="n">{esc(format_bytes(row.alloc_bytes))}</td>'
             f'<td class="mark">{">" if row.hot else ""}</td><td class="src">{source}</td></tr>'
         )
     note = ""
@@ -87,7 +91,7 @@ def render_page(ann: FileAnnotation) -> str:
         f"<title>{esc(Path(ann.file).name)} - aether annotate</title><style>{_CSS}</style></head><body>"
         f'<p><a href="index.html">all files</a></p><h1>{esc(ann.file)}</h1>'
         f"<p>{esc('; '.join(summary))}</p>{note}"
-        "<table><tr><th>line</th><th>time</th><th>time%</th><th>cpu%</th><th>alloc</th><th></th>"
+        "<table><tr><th>line</th><th>time</th><th>time%</th><th>cpu%</th><th>total%</th><th>alloc</th><th></th>"
         f'<th class="src">source</th></tr>{"".join(rows)}</table></body></html>\n'
     )
 

@@ -1,10 +1,12 @@
 """`aether annotate` on a terminal: the source with time, CPU% and bytes in the margin.
 
-    line     time   time%   cpu%     alloc  | source
-      12  0.412 s   41.2%  41.2%  72.3 MiB >|     for i in range(count):
+    line     time   time%   cpu%  total%     alloc  | source
+      12  0.412 s   41.2%  41.2%   41.2%  72.3 MiB >|     for i in range(count):
 
 ``time`` is the line's self time, ``time%`` its share of the run, ``cpu%`` the share spent running
-(not idle: equal to time% in cpu mode), ``alloc`` the bytes allocated there since tracking started.
+(not idle: equal to time% in cpu mode), ``total%`` the share with the line anywhere on the stack
+(a call's line includes the callee: what line_profiler shows), ``alloc`` the bytes allocated
+there since tracking started.
 Hot lines (``>`` in the gutter) are bold red on a terminal; when piped the output is plain and the
 ``>`` marker alone shows them.
 """
@@ -21,7 +23,7 @@ from aether_perf.report.text import make_console
 
 __all__ = ["format_bytes", "render_annotations"]
 
-_HEADER = f"{'line':>6} {'time':>9} {'time%':>6} {'cpu%':>6} {'alloc':>10}  | source"
+_HEADER = f"{'line':>6} {'time':>9} {'time%':>6} {'cpu%':>6} {'total%':>6} {'alloc':>10}  | source"
 
 
 def format_bytes(n: int) -> str:
@@ -35,11 +37,12 @@ def format_bytes(n: int) -> str:
 
 def _margin(row: LineRow | None) -> str:
     if row is None:
-        return f"{'':>9} {'':>6} {'':>6} {'':>10}"
+        return f"{'':>9} {'':>6} {'':>6} {'':>6} {'':>10}"
     time = f"{row.self_ns / 1e9:.3f} s" if row.self_ns else ""
     pct = f"{row.self_pct:.1f}%" if row.self_ns else ""
     cpu = f"{row.cpu_pct:.1f}%" if row.self_ns else ""
-    return f"{time:>9} {pct:>6} {cpu:>6} {format_bytes(row.alloc_bytes):>10}"
+    total = f"{row.total_pct:.1f}%" if row.total_pct else ""
+    return f"{time:>9} {pct:>6} {cpu:>6} {total:>6} {format_bytes(row.alloc_bytes):>10}"
 
 
 def render_annotations(
@@ -70,6 +73,6 @@ def render_annotations(
             text.append(ann.text(line).expandtabs(4) if not ann.missing else "<source not available>")
             if hot:
                 text.stylize("bold red")
-            elif row is None or (not row.self_ns and not row.alloc_bytes):
+            elif row is None or (not row.self_ns and not row.alloc_bytes and not row.total_pct):
                 text.stylize("dim")
             console.print(text, crop=False, overflow="ignore", no_wrap=True)
