@@ -241,8 +241,10 @@ def test_input_files_and_status(tmp_path: Path) -> None:
     ] == ["quadratic"]
     (tmp_path / "fail.py").write_text("import sys\nsys.exit(3)\n")
     assert aether(["diagnose", "--memory", "off", "fail.py"], tmp_path).returncode == 3
-    fail_on = aether(["diagnose", "--fail-on", "warning", "--", str(PROBLEMS), "--check", "10"], tmp_path)
+    (tmp_path / "grow.py").write_text("data = []\nfor i in range(300_000):\n    data.append(i)\n")
+    fail_on = aether(["diagnose", "--fail-on", "warning", "grow.py"], tmp_path)
     assert fail_on.returncode == 1 and "alloc.growth" in fail_on.stdout
+    assert aether(["diagnose", "--fail-on", "error", "grow.py"], tmp_path).returncode == 0
 
 
 @pytest.mark.parametrize(
