@@ -116,6 +116,7 @@ def test_line_stats_self_total_and_cpu_share() -> None:
     assert (wait8.self_ns, wait8.self_pct, wait8.cpu_pct) == (20 * MS, 20.0, 10.0)  # one idle sample
     assert (mod10.self_ns, mod10.total_ns, mod10.total_pct) == (0, 100 * MS, 100.0)
     assert work4.function == "work" and wait8.function == "wait"
+    assert hand_profile().line_stats() == stats
 
 
 def test_heap_lines_totals_and_live_bytes() -> None:
@@ -141,6 +142,7 @@ def test_heap_lines_totals_and_live_bytes() -> None:
     assert (grow.allocations, grow.bytes, grow.growths) == (50, 4000, 40)
     assert (grow.live_blocks, grow.live_bytes) == (2, 400)
     assert lines[("app.py", 9)].live_bytes == 0 and lines[("app.py", 9)].bytes == 1000
+    assert snap.line_allocations() == lines
 
 
 def test_annotate_shows_known_line_shares(tmp_path: Path) -> None:
