@@ -366,6 +366,9 @@ def _record(target: Target, ns: argparse.Namespace, stderr: TextIO) -> tuple[Evi
             print(f"aether: run {index + 1}/{len(runs)}{size}: {kind}", file=stderr)
         recorded: Profile | HeapSnapshot | None
         if what == "time":
+            # Where lock/GIL/I-O tracking (aether_perf.locks.track(), aether_perf.io) will wrap
+            # the sampled run once it is merged: put their statistics in evidence.extra["locks"]
+            # / ["io"] for the sources registered in aether_perf/diagnose/sources.py.
             profile, outcome = _sample_once(current, ns.interval)
             if profile is not None:
                 if sizes:
