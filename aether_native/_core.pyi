@@ -49,6 +49,11 @@ class HeapSession:
     def live(
         self,
     ) -> tuple[list[tuple[str, str, int, int]], list[tuple[int, ...]], dict[str, bytes]]: ...
+    def sites(
+        self,
+    ) -> tuple[
+        list[tuple[str, str, int, int]], list[tuple[int, ...]], list[tuple[int, int, float, float, float]]
+    ]: ...
 
 def alloc_running() -> bool: ...
 

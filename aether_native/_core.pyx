@@ -422,6 +422,12 @@ cdef extern from "alloc.h":
     int ae_alloc_live(ae_live_t **out, size_t *count)
     void ae_alloc_live_free(ae_live_t *blocks, size_t count)
     int ae_alloc_stack(uint32_t id, ae_frame_t *out, int max)
+    ctypedef struct ae_stack_totals_t:
+        uint64_t hits
+        double count
+        double bytes
+        double growths
+    int ae_alloc_stack_totals(uint32_t id, ae_stack_totals_t *out)
     void ae_alloc_ignore_thread(int ignore)
 
 ALLOC_EXACT = AE_ALLOC_EXACT
@@ -441,7 +447,8 @@ cdef class HeapSession:
     cdef dict _stack_by_cid     # C stack id -> stack index
     cdef dict _stack_by_ids     # tuple of frame indices (root first) -> stack index
     cdef list _stacks
-    cdef object _final          # (live, stats) captured at stop
+    cdef object _final          # (live, stats, sites) captured at stop
+    cdef ae_alloc_stats_t _s
     cdef public object running
 
     def __cinit__(self):
@@ -479,7 +486,7 @@ cdef class HeapSession:
         """Capture the stopped session's live blocks and drop the C tables (once; a no-op after)."""
         if self._final is not None or self.running:
             return
-        self._final = (self._live_now(), self.stats())
+        self._final = (self._live_now(), self.stats(), self._sites_now())
         ae_alloc_reset()
 
     def stats(self):
@@ -560,6 +567,33 @@ cdef class HeapSession:
             return (list(self._table.frames), list(self._stacks), columns)
         finally:
             ae_alloc_ignore_thread(0)
+
+    cdef tuple _sites_now(self):
+        cdef ae_stack_totals_t t
+        cdef uint32_t cid
+        cdef uint32_t n
+        cdef list rows = []
+        ae_alloc_ignore_thread(1)
+        try:
+            ae_alloc_stats(&self._s)
+            n = <uint32_t>self._s.stacks
+            for cid in range(n):
+                if ae_alloc_stack_totals(cid, &t) != 0 or t.hits == 0:
+                    continue
+                rows.append((self._stack_of(cid), t.hits, t.count, t.bytes, t.growths))
+            return (list(self._table.frames), list(self._stacks), rows)
+        finally:
+            ae_alloc_ignore_thread(0)
+
+    def sites(self):
+        """What each stack allocated since start, freed or not, as (frames, stacks, rows): rows
+        are (stack index, hits, count, bytes, growths) with the weighted sums of
+        ae_stack_totals_t (exact mode: plain counts). While running: now; after stop: at stop."""
+        if self._final is not None:
+            return self._final[2]
+        if not self.running:
+            raise OSError(22, "allocation tracking has not been started")
+        return self._sites_now()
 
     def live(self):
         """The live blocks (sampled mode: the sampled ones) as (frames, stacks, columns): frames

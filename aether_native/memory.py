@@ -267,6 +267,37 @@ class AllocationTracker:
         }
         return frames, stacks, columns
 
+    def sites(self) -> list[dict[str, Any]]:
+        """What each source line allocated since start, freed or not (the live snapshot forgets
+        what was freed): one dict per innermost frame ``file``, ``line``, ``function`` with
+        ``allocations`` and ``bytes`` (exact counts in exact mode, unbiased estimates in sampled
+        mode), ``growths`` (reallocs that grew a block: a list or bytes object resized again and
+        again) and ``samples`` (blocks recorded with a stack). Biggest ``bytes`` first."""
+        frames, stacks, rows = self._require_session("sites").sites()
+        merged: dict[tuple[str, int, str], list[float]] = {}
+        for stack_index, hits, count, nbytes, growths in rows:
+            stack = stacks[stack_index]
+            qualname, file, line, _first = frames[stack[-1]] if stack else ("", "", 0, 0)
+            total = merged.setdefault((file, line, qualname), [0, 0.0, 0.0, 0.0])
+            total[0] += hits
+            total[1] += count
+            total[2] += nbytes
+            total[3] += growths
+        result: list[dict[str, Any]] = [
+            {
+                "file": file,
+                "line": line,
+                "function": function,
+                "allocations": round(t[1]),
+                "bytes": round(t[2]),
+                "growths": round(t[3]),
+                "samples": int(t[0]),
+            }
+            for (file, line, function), t in merged.items()
+        ]
+        result.sort(key=lambda row: (-row["bytes"], row["file"], row["line"]))
+        return result
+
     def snapshot(self) -> HeapSnapshot:
         """The live blocks now (while running) or at stop (after): an aether_perf HeapSnapshot.
 
@@ -328,6 +359,10 @@ class AllocationTracker:
                 )
             },
         )
+        # Per-line allocation totals (freed blocks included) for annotate and diagnose; a capture
+        # that ran out of memory at stop has none (only the totals and the series survive).
+        if frames or not self.capture_error:
+            meta.extra["sites"] = self.sites()
         return HeapSnapshot(
             [Frame(function=q, file=f, line=line, first_line=first) for q, f, line, first in frames],
             stacks,

@@ -58,6 +58,7 @@ typedef struct {
     uint64_t offset; /* into the frame arena */
     uint32_t depth;
     uint32_t reserved;
+    ae_stack_totals_t sum; /* every allocation made with this stack since start (see alloc.h) */
 } ae_stack_t;
 
 static atomic_flag lock = ATOMIC_FLAG_INIT;
@@ -392,6 +393,11 @@ static void record(void *p, size_t size, const ae_block_t *old)
         b.ptr = 0;
     }
     uint64_t t = with_stack ? alloc_time_ns() : 0;
+    /* The block's weight in the per-stack sums: 1 (exact), or the inverse of its chance to hold
+     * a sample point (sampled), the same unbiasing the binding applies to live blocks. */
+    double weight = 1.0;
+    if (with_stack && mode == AE_ALLOC_SAMPLED)
+        weight = 1.0 / -expm1(-(double)size / (double)sample_rate);
     lock_acquire();
     if (!atomic_load_explicit(&active, memory_order_relaxed)) {
         lock_release();
@@ -406,6 +412,14 @@ static void record(void *p, size_t size, const ae_block_t *old)
             b.stack = stack_intern(frames, depth, can_pin);
             b.time_ns = t;
             totals.sampled_allocations++;
+            if (b.stack < stacks_len) {
+                ae_stack_totals_t *sum = &stacks[b.stack].sum;
+                sum->hits++;
+                sum->count += weight;
+                sum->bytes += weight * (double)size;
+                if (old != NULL && size > old->size)
+                    sum->growths += weight;
+            }
         } else {
             b.stack = AE_ALLOC_NO_STACK;
             b.time_ns = 0;
@@ -693,4 +707,16 @@ int ae_alloc_stack(uint32_t id, ae_frame_t *out, int max)
 void ae_alloc_ignore_thread(int ignore)
 {
     ignore_allocs = ignore;
+}
+
+int ae_alloc_stack_totals(uint32_t id, ae_stack_totals_t *out)
+{
+    int found = -1;
+    lock_acquire();
+    if (id < stacks_len) {
+        *out = stacks[id].sum;
+        found = 0;
+    }
+    lock_release();
+    return found;
 }

@@ -70,6 +70,15 @@ int ae_alloc_running(void);
 
 void ae_alloc_stats(ae_alloc_stats_t *out);
 
+/* What one stack allocated since start, freed or not: the blocks recorded with it (`hits`: exact
+ * mode every block, sampled mode the sampled ones) and their weighted sums (exact: weight 1;
+ * sampled: unbiased estimates). `growths` counts reallocs that grew a tracked block (a list or
+ * bytes object resized again and again). */
+typedef struct {
+    uint64_t hits;
+    double count, bytes, growths;
+} ae_stack_totals_t;
+
 /* GIL held. The live blocks (sampled mode: only those with a stack) in a fresh mapping; release
  * it with ae_alloc_live_free. 0 or -ENOMEM. */
 int ae_alloc_live(ae_live_t **out, size_t *count);
@@ -78,6 +87,9 @@ void ae_alloc_live_free(ae_live_t *blocks, size_t count);
 /* GIL held. Copy stack `id` (innermost first) into out[0..max); returns its depth, or -1 for an
  * unknown id. Every code pointer in it is held by a strong reference until ae_alloc_reset. */
 int ae_alloc_stack(uint32_t id, ae_frame_t *out, int max);
+
+/* Copy stack `id`'s totals into *out; 0, or -1 for an unknown id. Ids run 0..stats.stacks-1. */
+int ae_alloc_stack_totals(uint32_t id, ae_stack_totals_t *out);
 
 /* Ignore (1) or record again (0) the allocations of the calling thread; its frees are still
  * recorded. The binding sets it while it builds snapshots, so the tracker does not track itself. */

@@ -37,6 +37,8 @@ usage: aether profile [options] [--] script.py [args ...]
        aether memcheck [--mode exact|sampled] [--leak-check summary|full] [--fail-over SIZE] -- script.py
        aether stat [-e EVENTS] [--per-thread] [--interval 1s] [--analyze [--lang en|zh]]
                    [--json FILE] [--] script.py [args ...]
+       aether annotate run.aprof [FILE ...] [--heap run.heap.aprof] [--html DIR]
+       aether diagnose [--format text|json|github] [--sarif out.sarif] [--scale-arg N1,N2] -- script.py
        aether --version
 
 commands:
@@ -44,6 +46,9 @@ commands:
   perf-report  print a summary of a saved profile or heap snapshot, compare, or convert it
   memcheck     run a Python script or module under the allocation tracker; report leaks
   stat         run a Python script or module and count CPU events (perf_event); --analyze for bottlenecks
+  annotate     print source files with per-line time, CPU share and bytes allocated
+  diagnose     run a program (or read recordings) and report findings: hot lines, growth
+               reallocations, likely O(n^2) loops; text, JSON, GitHub annotations, SARIF
 
 'aether COMMAND --help' describes each command's options.
 """
@@ -87,6 +92,8 @@ COMMANDS: dict[str, str] = {
     "perf-report": "report_cmd",
     "memcheck": "memcheck_cmd",
     "stat": "stat_cmd",
+    "annotate": "annotate_cmd",
+    "diagnose": "diagnose_cmd",
 }
 
 

@@ -38,6 +38,7 @@ from aether_perf.model.memory_series import MemorySeries
 from aether_perf.model.profile import _check_frames, _check_stacks
 
 if TYPE_CHECKING:
+    from aether_perf.analysis.lines import LineAlloc
     from aether_perf.fileio import PathOrText, StrPath
 
 __all__ = [
@@ -459,6 +460,13 @@ class HeapSnapshot:
             )
         rows.sort(key=lambda g: (-g.delta, -g.count_delta, g.location))
         return rows
+
+    def line_allocations(self) -> dict[tuple[str, int], LineAlloc]:
+        """Allocations per ``(file, line)``: since tracking started and still live (see
+        :func:`aether_perf.analysis.lines.heap_lines`)."""
+        from aether_perf.analysis.lines import heap_lines
+
+        return heap_lines(self)
 
     # -- derived snapshots -------------------------------------------------------------------
 

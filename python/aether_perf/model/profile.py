@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
     from aether_perf.analysis.calltree import CallNode
+    from aether_perf.analysis.lines import LineStat
     from aether_perf.analysis.top import FunctionStat
     from aether_perf.fileio import PathOrText, StrPath
     from aether_perf.push.pyroscope import PushResult
@@ -330,6 +331,12 @@ class Profile:
         from aether_perf.analysis.calltree import call_tree
 
         return call_tree(self, **kwargs)
+
+    def line_stats(self, *, thread: int | None = None) -> dict[tuple[str, int], LineStat]:
+        """Time per ``(file, line)`` (see :func:`aether_perf.analysis.lines.line_stats`)."""
+        from aether_perf.analysis.lines import line_stats
+
+        return line_stats(self, thread=thread)
 
 
 def _frozen(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
