@@ -356,7 +356,7 @@ static inline __attribute__((always_inline)) ae_slot_t *slot_get(void)
  * hook when the heap passes the last captured level by 1/16 + 1 MiB (a geometric series, so a
  * growing heap pays O(stacks x log(heap)) in all), and from ae_alloc_capture_peak (a poll) and
  * ae_alloc_stop whenever the heap is above the last captured level at all. */
-static void peak_capture_locked(void)
+static __attribute__((noinline)) void peak_capture_locked(void)
 {
     uint64_t heap = totals.current_bytes;
     peak_next_auto = heap + heap / 16 + AE_PEAK_AUTO_MIN;
@@ -372,7 +372,7 @@ static void peak_capture_locked(void)
     peak_at_ns = now_ns() - totals.start_ns;
 }
 
-static void table_counted_in(const ae_block_t *b)
+static inline __attribute__((always_inline)) void table_counted_in(const ae_block_t *b)
 {
     if (b->stack != AE_ALLOC_NO_STACK && b->stack < stacks_len) {
         stacks[b->stack].live_bytes += b->size;
@@ -387,7 +387,7 @@ static void table_counted_in(const ae_block_t *b)
     }
 }
 
-static void table_counted_out(const ae_block_t *b)
+static inline __attribute__((always_inline)) void table_counted_out(const ae_block_t *b)
 {
     if (b->stack != AE_ALLOC_NO_STACK && b->stack < stacks_len) {
         stacks[b->stack].live_bytes -= b->size;
@@ -400,7 +400,7 @@ static void table_counted_out(const ae_block_t *b)
 /* ------------------------------------------------------------------------------------------ */
 /* Pointer table (lock held). The table functions do not count; their callers do. */
 
-static int blocks_grow(void)
+static __attribute__((noinline)) int blocks_grow(void)
 {
     size_t capacity = blocks_cap * 2;
     ae_block_t *grown = map_zeroed(capacity * sizeof(ae_block_t));
@@ -421,7 +421,7 @@ static int blocks_grow(void)
     return 0;
 }
 
-static int blocks_remove(uintptr_t p, ae_block_t *out)
+static inline __attribute__((always_inline)) int blocks_remove(uintptr_t p, ae_block_t *out)
 {
     size_t mask = blocks_cap - 1;
     size_t i = ptr_slot(p, mask);
@@ -453,7 +453,7 @@ static int blocks_remove(uintptr_t p, ae_block_t *out)
 /* Insert `b`. 0, or 1 when an entry for the same address was still there (its free went by
  * unseen: a wrapper installed above ours that bypassed us) and was replaced (copied to
  * *displaced), or -1 when the table could not grow. */
-static int blocks_insert(const ae_block_t *b, ae_block_t *displaced)
+static inline __attribute__((always_inline)) int blocks_insert(const ae_block_t *b, ae_block_t *displaced)
 {
     if ((blocks_len + 1) * 2 > blocks_cap && blocks_grow() != 0)
         return -1;
@@ -475,7 +475,7 @@ static int blocks_insert(const ae_block_t *b, ae_block_t *displaced)
 }
 
 /* A new block into the table, counted (lock held). 0, or -1 if it is untracked. */
-static int insert_counted(const ae_block_t *b, ae_slot_t *s)
+static inline __attribute__((always_inline)) int insert_counted(const ae_block_t *b, ae_slot_t *s)
 {
     ae_block_t displaced;
     int r = blocks_insert(b, &displaced);
@@ -532,10 +532,9 @@ static int stack_index_grow(void)
 
 /* The id of `frames`, interning it when `can_pin` (GIL held); AE_ALLOC_EMPTY_STACK otherwise or
  * when memory ran out. */
-static uint32_t stack_intern(const ae_frame_t *frames, int depth, int can_pin)
+static inline __attribute__((always_inline)) uint32_t stack_intern_slow(const ae_frame_t *frames, int depth,
+                                                            int can_pin)
 {
-    if (depth == 0)
-        return AE_ALLOC_EMPTY_STACK;
     uint64_t h = hash_frames(frames, depth);
     size_t mask = stack_index_cap - 1;
     size_t i = (size_t)h & mask;
@@ -578,6 +577,14 @@ static uint32_t stack_intern(const ae_frame_t *frames, int depth, int can_pin)
     stack_index[i] = id + 1;
     totals.stacks = stacks_len;
     return id;
+}
+
+static inline __attribute__((always_inline)) uint32_t stack_intern(const ae_frame_t *frames,
+                                                                     int depth, int can_pin)
+{
+    if (depth == 0)
+        return AE_ALLOC_EMPTY_STACK;
+    return stack_intern_slow(frames, depth, can_pin);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -749,22 +756,39 @@ static inline __attribute__((always_inline)) int take_sampled(uintptr_t a, ae_ta
     return take_locked_table(a, out, s);
 }
 
-/* ---- both modes ---- */
+/* ---- both modes ----
+ * Each mode has its own set of hooks (installed by ae_alloc_start), in which that mode's path is
+ * inlined and the other mode's path is a call: the hooks stay lean for their mode, and a hook set
+ * left installed under another tool's wrapper (see ae_alloc_stop) still works for either mode. */
 
-static inline __attribute__((always_inline)) void record_new(void *p, size_t size, ae_slot_t *s)
+static inline __attribute__((always_inline)) void record_as(int m, void *p, size_t size)
 {
-    if (mode == AE_ALLOC_SAMPLED)
-        record_sampled(p, size, s);
+    if (m == AE_ALLOC_SAMPLED)
+        record_sampled(p, size, slot_get());
     else
-        record_exact(p, size, s);
+        record_exact(p, size, slot_get());
 }
 
-static inline __attribute__((always_inline)) int take(void *p, ae_taken_t *out, ae_slot_t *s)
+static inline __attribute__((always_inline)) int take_as(int m, void *p, ae_taken_t *out)
 {
-    if (mode == AE_ALLOC_SAMPLED)
-        return take_sampled((uintptr_t)p, out, s);
-    return take_locked_table((uintptr_t)p, out, s);
+    if (m == AE_ALLOC_SAMPLED)
+        return take_sampled((uintptr_t)p, out, slot_get());
+    return take_locked_table((uintptr_t)p, out, slot_get());
 }
+
+static __attribute__((noinline)) void record_other(void *p, size_t size)
+{
+    record_as(mode, p, size);
+}
+
+static __attribute__((noinline)) int take_other(void *p, ae_taken_t *out)
+{
+    return take_as(mode, p, out);
+}
+
+#define AE_RECORD(M, p, size)                                                                  \
+    (AE_LIKELY(mode == (M)) ? record_as((M), (p), (size)) : record_other((p), (size)))
+#define AE_TAKE(M, p, out) (AE_LIKELY(mode == (M)) ? take_as((M), (p), (out)) : take_other((p), (out)))
 
 /* A realloc failed: the old block is still live; put it back as it was (not a new allocation). */
 static void put_back(uintptr_t a, const ae_taken_t *t)
@@ -791,36 +815,36 @@ static void put_back(uintptr_t a, const ae_taken_t *t)
 
 #define AE_ACTIVE() atomic_load_explicit(&active, memory_order_relaxed)
 
-#define AE_DEFINE_HOOKS(D)                                                                     \
-    static void *hook_malloc_##D(void *ctx, size_t size)                                      \
+#define AE_DEFINE_HOOKS(D, M, X)                                                               \
+    static void *hook_malloc_##D##X(void *ctx, size_t size)                                   \
     {                                                                                          \
         if (in_hook)                                                                           \
             return saved[D].malloc(ctx, size);                                                 \
         in_hook = 1;                                                                           \
         void *p = saved[D].malloc(ctx, size);                                                  \
         if (p != NULL && AE_ACTIVE())                                                          \
-            record_new(p, size, slot_get());                                                   \
+            AE_RECORD(M, p, size);                                                             \
         in_hook = 0;                                                                           \
         return p;                                                                              \
     }                                                                                          \
-    static void *hook_calloc_##D(void *ctx, size_t nelem, size_t elsize)                      \
+    static void *hook_calloc_##D##X(void *ctx, size_t nelem, size_t elsize)                   \
     {                                                                                          \
         if (in_hook)                                                                           \
             return saved[D].calloc(ctx, nelem, elsize);                                        \
         in_hook = 1;                                                                           \
         void *p = saved[D].calloc(ctx, nelem, elsize);                                         \
         if (p != NULL && AE_ACTIVE())                                                          \
-            record_new(p, nelem * elsize, slot_get());                                         \
+            AE_RECORD(M, p, nelem * elsize);                                                   \
         in_hook = 0;                                                                           \
         return p;                                                                              \
     }                                                                                          \
-    static void *hook_realloc_##D(void *ctx, void *ptr, size_t size)                          \
+    static void *hook_realloc_##D##X(void *ctx, void *ptr, size_t size)                       \
     {                                                                                          \
         if (in_hook)                                                                           \
             return saved[D].realloc(ctx, ptr, size);                                           \
         in_hook = 1;                                                                           \
         ae_taken_t old;                                                                        \
-        int had = ptr != NULL && AE_ACTIVE() && take(ptr, &old, slot_get());                   \
+        int had = ptr != NULL && AE_ACTIVE() && AE_TAKE(M, ptr, &old);                         \
         void *p = saved[D].realloc(ctx, ptr, size);                                            \
         if (p == NULL) {                                                                       \
             if (had)                                                                           \
@@ -829,12 +853,12 @@ static void put_back(uintptr_t a, const ae_taken_t *t)
             if (had)                                                                           \
                 count_free(slot_get(), old.size);                                              \
             if (AE_ACTIVE())                                                                   \
-                record_new(p, size, slot_get());                                               \
+                AE_RECORD(M, p, size);                                                         \
         }                                                                                      \
         in_hook = 0;                                                                           \
         return p;                                                                              \
     }                                                                                          \
-    static void hook_free_##D(void *ctx, void *ptr)                                           \
+    static void hook_free_##D##X(void *ctx, void *ptr)                                        \
     {                                                                                          \
         if (in_hook || ptr == NULL) {                                                          \
             saved[D].free(ctx, ptr);                                                           \
@@ -843,38 +867,38 @@ static void put_back(uintptr_t a, const ae_taken_t *t)
         in_hook = 1;                                                                           \
         ae_taken_t old;                                                                        \
         /* Before the real free: once freed, another thread may get the address back. */       \
-        if (AE_ACTIVE()) {                                                                     \
-            ae_slot_t *s = slot_get();                                                         \
-            if (take(ptr, &old, s))                                                            \
-                count_free(s, old.size);                                                       \
-        }                                                                                      \
+        if (AE_ACTIVE() && AE_TAKE(M, ptr, &old))                                              \
+            count_free(slot_get(), old.size);                                                  \
         saved[D].free(ctx, ptr);                                                               \
         in_hook = 0;                                                                           \
     }
 
-AE_DEFINE_HOOKS(0)
-AE_DEFINE_HOOKS(1)
-AE_DEFINE_HOOKS(2)
+AE_DEFINE_HOOKS(0, AE_ALLOC_EXACT, _exact)
+AE_DEFINE_HOOKS(1, AE_ALLOC_EXACT, _exact)
+AE_DEFINE_HOOKS(2, AE_ALLOC_EXACT, _exact)
+AE_DEFINE_HOOKS(0, AE_ALLOC_SAMPLED, _sampled)
+AE_DEFINE_HOOKS(1, AE_ALLOC_SAMPLED, _sampled)
+AE_DEFINE_HOOKS(2, AE_ALLOC_SAMPLED, _sampled)
 
 static const PyMemAllocatorDomain domains[3] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM, PYMEM_DOMAIN_OBJ};
 
-static void hooks_for(int d, PyMemAllocatorEx *out)
+#define AE_HOOK_SET(D, X)                                                                      \
+    {NULL, hook_malloc_##D##X, hook_calloc_##D##X, hook_realloc_##D##X, hook_free_##D##X}
+static const PyMemAllocatorEx hook_sets[2][3] = {
+    {AE_HOOK_SET(0, _exact), AE_HOOK_SET(1, _exact), AE_HOOK_SET(2, _exact)},
+    {AE_HOOK_SET(0, _sampled), AE_HOOK_SET(1, _sampled), AE_HOOK_SET(2, _sampled)},
+};
+
+static void hooks_for(int m, int d, PyMemAllocatorEx *out)
 {
+    *out = hook_sets[m][d];
     out->ctx = saved[d].ctx;
-    switch (d) {
-    case 0:
-        out->malloc = hook_malloc_0, out->calloc = hook_calloc_0;
-        out->realloc = hook_realloc_0, out->free = hook_free_0;
-        break;
-    case 1:
-        out->malloc = hook_malloc_1, out->calloc = hook_calloc_1;
-        out->realloc = hook_realloc_1, out->free = hook_free_1;
-        break;
-    default:
-        out->malloc = hook_malloc_2, out->calloc = hook_calloc_2;
-        out->realloc = hook_realloc_2, out->free = hook_free_2;
-        break;
-    }
+}
+
+/* Is `a` one of our hook sets for domain d (either mode)? */
+static int ours(int d, const PyMemAllocatorEx *a)
+{
+    return a->malloc == hook_sets[0][d].malloc || a->malloc == hook_sets[1][d].malloc;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -973,11 +997,21 @@ int ae_alloc_start(int new_mode, uint64_t rate, int depth)
     start_coarse_ns = clock_read(CLOCK_MONOTONIC_COARSE);
     atomic_fetch_add(&session, 1);
     for (int d = 0; d < 3; d++) {
-        if (installed[d])
-            continue; /* left installed (and inert) by an earlier session: still wraps saved[d] */
-        PyMem_GetAllocator(domains[d], &saved[d]);
         PyMemAllocatorEx hooks;
-        hooks_for(d, &hooks);
+        if (installed[d]) {
+            /* Left installed (and inert) by an earlier session because another tool wrapped it:
+             * it still wraps saved[d] and serves either mode. If it is on top again, swap in
+             * this mode's set. */
+            PyMemAllocatorEx current;
+            PyMem_GetAllocator(domains[d], &current);
+            if (ours(d, &current)) {
+                hooks_for(mode, d, &hooks);
+                PyMem_SetAllocator(domains[d], &hooks);
+            }
+            continue;
+        }
+        PyMem_GetAllocator(domains[d], &saved[d]);
+        hooks_for(mode, d, &hooks);
         PyMem_SetAllocator(domains[d], &hooks);
         installed[d] = 1;
     }
@@ -988,12 +1022,11 @@ int ae_alloc_start(int new_mode, uint64_t rate, int depth)
 static void uninstall(void)
 {
     for (int d = 0; d < 3; d++) {
-        PyMemAllocatorEx current, ours;
+        PyMemAllocatorEx current;
         PyMem_GetAllocator(domains[d], &current);
-        hooks_for(d, &ours);
         /* Someone wrapped us since (tracemalloc, another tool): removing ourselves would cut
          * them off; stay installed, inert, and keep saved[d] for the next session. */
-        if (installed[d] && current.malloc == ours.malloc) {
+        if (installed[d] && ours(d, &current)) {
             PyMem_SetAllocator(domains[d], &saved[d]);
             installed[d] = 0;
         }
