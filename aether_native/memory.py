@@ -15,6 +15,7 @@ Only one tracker may run at a time; it can run alongside a :class:`~aether_nativ
 from __future__ import annotations
 
 import errno
+import os
 import platform
 import threading
 import time
@@ -27,7 +28,7 @@ from aether_perf.units import parse_size
 from aether_native import _core
 
 if TYPE_CHECKING:
-    from aether_perf.model.heap import HeapSnapshot
+    from aether_perf.model.heap import HeapMeta, HeapSnapshot
 
 __all__ = ["DEFAULT_SAMPLE_RATE", "MODES", "AllocationTracker"]
 
@@ -122,12 +123,80 @@ class AllocationTracker:
     def statistics(self) -> dict[str, int]:
         """Exact totals since start (in both modes): ``allocated_bytes``, ``allocations``,
         ``freed_bytes``, ``frees`` (frees of blocks allocated since start), ``current_bytes``,
-        ``peak_bytes``, ``live_blocks``, plus diagnostic counters (``sampled_allocations``,
-        ``stacks``, ``unattributed``, ``untracked``, ``foreign_frees``)."""
+        ``peak_bytes``, ``live_blocks``, ``threads`` (threads that allocated or freed), plus
+        diagnostic counters (``sampled_allocations``, ``stacks``, ``unattributed``,
+        ``untracked``, ``foreign_frees``). ``peak_bytes`` is exact in exact mode; in sampled
+        mode it is taken from per-thread nets flushed every 64 KiB, so it is within 64 KiB per
+        thread of the true high-water mark."""
         stats = self._require_session("statistics").stats()
         stats.pop("start_ns", None)
         stats.pop("stop_ns", None)
         return stats
+
+    def thread_statistics(self) -> dict[int, dict[str, int]]:
+        """Exact totals per thread id (in both modes): ``allocated_bytes``, ``allocations``,
+        ``freed_bytes``, ``frees``. A free counts on the thread that freed, so a thread's
+        allocated minus freed may be negative. They sum to :meth:`statistics`' totals."""
+        return self._require_session("thread_statistics").threads()
+
+    def capture_peak(self) -> bool:
+        """Exact mode: copy the per-stack live bytes now if the heap is above the last captured
+        peak; True if a new peak was captured. The tracker captures by itself each time the heap
+        grows 1/16 + 1 MiB past the last capture and once at stop; a poller (e.g. every 10 ms)
+        calling this narrows the gap to the true high-water mark to what happens between two
+        polls. Cheap when there is no new peak; safe from any thread."""
+        if self.mode != "exact" or self._session is None:
+            return False
+        return self._session.capture_peak()
+
+    def peak_snapshot(self) -> HeapSnapshot:
+        """The stacks live at the heap's high-water mark (exact mode): their live bytes and blocks
+        at the last peak capture, one row per block (the C core keeps per-stack totals only, so
+        a row's size is its stack's mean block size; per-stack sums are exact).
+        The capture is the highest heap level seen at a capture point (see :meth:`capture_peak`),
+        so it is within 1/16 + 1 MiB of the true peak without a poller, and exact when the peak
+        was held across a poll or reached at stop. ``meta.current_bytes`` is the heap at the
+        capture, ``meta.extra["peak_at_s"]`` when it was taken (seconds since start)."""
+        import numpy as np
+        from aether_perf.model.frame import Frame
+        from aether_perf.model.heap import HeapSnapshot
+
+        session = self._require_session("peak_snapshot")
+        if self.mode != "exact":
+            raise SamplerStateError(
+                "peak_snapshot() needs mode='exact' (sampled mode keeps no per-stack totals)"
+            )
+        if session.forked:
+            raise SamplerStateError(
+                "peak_snapshot(): this tracker was running when the process forked; "
+                "the child keeps only its totals (statistics())"
+            )
+        frames, stacks, columns, info = session.peak_stacks()
+        nbytes = np.asarray(columns["bytes"], dtype=np.int64)
+        count = np.asarray(columns["count"], dtype=np.int64)
+        # One row per block, as exact-mode snapshots have: the C core keeps per-stack totals
+        # only, so a stack's blocks share its bytes evenly (the first bytes % count get one
+        # more), which keeps every sum exact while single block sizes are the stack's mean.
+        stack = np.repeat(np.asarray(columns["stack"], dtype=np.int32), count)
+        base = np.repeat(nbytes // np.maximum(count, 1), count)
+        starts = np.cumsum(count) - count
+        rank = np.arange(len(stack), dtype=np.int64) - np.repeat(starts, count)
+        size = base + (rank < np.repeat(nbytes % np.maximum(count, 1), count))
+        meta = self._meta(session.stats())
+        meta.current_bytes = int(info["heap_bytes"])
+        meta.extra["peak"] = True
+        meta.extra["peak_at_s"] = info["at_ns"] / 1e9
+        return HeapSnapshot(
+            [Frame(function=q, file=f, line=line, first_line=first) for q, f, line, first in frames],
+            stacks,
+            stack=stack,
+            size=size.astype(np.int64),
+            bytes=size.astype(np.int64),
+            count=np.ones(len(stack), dtype=np.float64),
+            tid=np.full(len(stack), -1, dtype=np.int64),
+            time_ns=np.full(len(stack), int(info["at_ns"]), dtype=np.int64),
+            meta=meta,
+        )
 
     def raw_snapshot(self) -> tuple[list[tuple[str, str, int, int]], list[tuple[int, ...]], dict[str, Any]]:
         """The recording layer's output: (frames, stacks, numpy columns stack/size/bytes/count/
@@ -135,6 +204,11 @@ class AllocationTracker:
         import numpy as np
 
         session = self._require_session("snapshot")
+        if session.forked:
+            raise SamplerStateError(
+                "snapshot(): this tracker was running when the process forked; "
+                "the child keeps only its totals (statistics())"
+            )
         frames, stacks, raw = session.live()
         size = np.frombuffer(raw["size"], dtype="<i8")
         if self.mode == "exact":
@@ -157,10 +231,23 @@ class AllocationTracker:
     def snapshot(self) -> HeapSnapshot:
         """The live blocks now (while running) or at stop (after): an aether_perf HeapSnapshot."""
         from aether_perf.model.frame import Frame
-        from aether_perf.model.heap import HeapMeta, HeapSnapshot
+        from aether_perf.model.heap import HeapSnapshot
 
         frames, stacks, columns = self.raw_snapshot()
-        stats = self._require_session("snapshot").stats()
+        meta = self._meta(self._require_session("snapshot").stats())
+        return HeapSnapshot(
+            [Frame(function=q, file=f, line=line, first_line=first) for q, f, line, first in frames],
+            stacks,
+            meta=meta,
+            **columns,
+        )
+
+    def _thread_rows(self) -> dict[int, dict[str, int]]:
+        return self._session.threads() if self._session is not None else {}
+
+    def _meta(self, stats: dict[str, int]) -> HeapMeta:
+        from aether_perf.model.heap import HeapMeta
+
         end_ns = stats["stop_ns"] or _core.clock_ns()
         meta = HeapMeta(
             mode=self.mode,
@@ -184,12 +271,24 @@ class AllocationTracker:
                     "unattributed",
                     "untracked",
                     "foreign_frees",
+                    "threads",
                 )
             },
         )
-        return HeapSnapshot(
-            [Frame(function=q, file=f, line=line, first_line=first) for q, f, line, first in frames],
-            stacks,
-            meta=meta,
-            **columns,
-        )
+        # JSON object keys are strings: thread ids as text.
+        meta.extra["thread_totals"] = {str(tid): row for tid, row in self._thread_rows().items()}
+        return meta
+
+
+def _after_fork_in_child() -> None:
+    """A forked child inherits the tracker mid-run: the C core already stopped recording at fork
+    (pthread_atfork); here the inherited hooks come off and the child may start its own tracker.
+    The parent's tracker object in the child keeps the totals as they were at fork."""
+    global _active
+    _lock._at_fork_reinit()  # type: ignore[attr-defined]
+    tracker, _active = _active, None
+    if tracker is not None and tracker._session is not None:
+        tracker._session.after_fork_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -203,6 +203,7 @@ def run(argv: list[str], stderr: TextIO) -> int:
             from aether_perf.report.heap_text import render_heap_summary, render_leak_report
 
             render_heap_summary(snapshot, top=ns.top, file=stderr, color=None)
+            print_thread_totals(snapshot, stderr)
             render_leak_report(report, full=ns.leak_check == "full", file=stderr, color=None)
             print(
                 f"aether: wrote heap snapshot to {shown} ({len(snapshot):,} live blocks)",
@@ -217,6 +218,26 @@ def run(argv: list[str], stderr: TextIO) -> int:
             status = EXIT_FAILED
         _flush(stderr)
     return status
+
+
+def print_thread_totals(snapshot: HeapSnapshot, file: TextIO) -> None:
+    """The exact per-thread totals the tracker keeps (meta.extra["thread_totals"]), busiest first.
+    A free counts on the thread that freed, so a thread's net may be negative."""
+    from aether_perf.units import format_size
+
+    rows = snapshot.meta.extra.get("thread_totals") or {}
+    if not rows:
+        return
+    print(f"per-thread totals ({len(rows)} thread{'s' if len(rows) != 1 else ''}):", file=file)
+    ranked = sorted(rows.items(), key=lambda kv: -int(kv[1].get("allocated_bytes", 0)))
+    for tid, row in ranked:
+        name = "other threads" if tid == "-1" else f"thread {tid}"
+        print(
+            f"  {name}: allocated {format_size(int(row['allocated_bytes']))} in "
+            f"{int(row['allocations']):,} blocks, freed {format_size(int(row['freed_bytes']))} in "
+            f"{int(row['frees']):,} blocks",
+            file=file,
+        )
 
 
 def trim_runner_stacks(snapshot: HeapSnapshot) -> HeapSnapshot:
