@@ -20,6 +20,7 @@ CORE_SOURCES = [
     "csrc/sampler.c",
     "csrc/codehook.c",
     "csrc/alloc.c",
+    "csrc/got.c",
 ]
 
 core_lib = (

@@ -423,6 +423,9 @@ cdef extern from "alloc.h":
     void ae_alloc_after_fork_child()
     int ae_alloc_sampled_shadow()
     void ae_alloc_debug_hold_lock(uint64_t ns) nogil
+    int ae_alloc_native_start()
+    int ae_alloc_native_stop()
+    void ae_alloc_native_counts(size_t *objects, size_t *slots)
 
 ALLOC_EXACT = AE_ALLOC_EXACT
 ALLOC_SAMPLED = AE_ALLOC_SAMPLED
@@ -444,6 +447,7 @@ cdef class HeapSession:
     cdef object _final          # (live, stats, threads, peak) captured at stop
     cdef public object running
     cdef public object forked   # stopped by a fork: this is the child's copy
+    cdef public object native_slots  # GOT slots patched by start_native (0: not native)
 
     def __cinit__(self):
         self._table = _FrameTable()
@@ -453,6 +457,7 @@ cdef class HeapSession:
         self._final = None
         self.running = False
         self.forked = False
+        self.native_slots = 0
 
     def start(self, int mode, uint64_t sample_rate, int max_depth):
         """Install the hooks and start recording; returns the CLOCK_MONOTONIC start in ns."""
@@ -463,9 +468,29 @@ cdef class HeapSession:
         self._final = None
         return self.stats()["start_ns"]
 
+    def start_native(self):
+        """While running: also track malloc/free/mmap & co. of C extensions by patching their
+        GOT slots (and the interpreter's dlopen, for modules loaded later). Returns the number of
+        slots patched."""
+        cdef int n
+        if not self.running:
+            raise OSError(22, "allocation tracking is not running")
+        n = ae_alloc_native_start()
+        if n < 0:
+            raise OSError(-n, "cannot patch the loaded objects: " + __import__("os").strerror(-n))
+        self.native_slots = n
+        return n
+
+    def native_counts(self):
+        """(objects, slots) patched right now (modules imported since start add to them)."""
+        cdef size_t objects = 0, slots = 0
+        ae_alloc_native_counts(&objects, &slots)
+        return objects, slots
+
     def stop(self):
         """Stop recording, capture the live blocks and totals as they are now, then drop the C
-        tables (releasing the code objects their stacks held)."""
+        tables (releasing the code objects their stacks held). Native patches come off first."""
+        ae_alloc_native_stop()
         if ae_alloc_stop() != 0:
             raise OSError(22, "allocation tracking was not running")
         self.running = False
@@ -475,6 +500,7 @@ cdef class HeapSession:
     def after_fork_child(self):
         """In a forked child: the C core stopped recording at fork; uninstall the inherited hooks
         and keep the totals as they were at fork (live blocks are not copied out)."""
+        ae_alloc_native_stop()
         ae_alloc_after_fork_child()
         if self.running:
             self.running = False

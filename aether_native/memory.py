@@ -45,6 +45,10 @@ _active: AllocationTracker | None = None
 class AllocationTracker:
     """Track the Python allocator domains between :meth:`start` and :meth:`stop`.
 
+    ``native=True`` also tracks what C extensions (and the libraries they load) allocate with
+    malloc & co. and anonymous mmap, by patching their GOT slots while the tracker runs (see
+    csrc/got.h): a numpy array's data shows up under the Python line that created it.
+
     Raises :class:`InvalidArgument` for an unknown mode or an unparsable/out-of-range sample rate,
     :class:`SamplerBusyError` when another tracker is running, :class:`SamplerStateError` for
     calls out of order (snapshot before start, stop when not running)."""
@@ -54,6 +58,7 @@ class AllocationTracker:
         mode: str = "exact",
         sample_rate: str | int = DEFAULT_SAMPLE_RATE,
         max_depth: int = DEFAULT_MAX_DEPTH,
+        native: bool = False,
     ) -> None:
         if mode not in MODES:
             raise InvalidArgument(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -69,6 +74,9 @@ class AllocationTracker:
         self.mode = mode
         self.sample_rate = rate if mode == "sampled" else 0
         self.max_depth = max_depth
+        if not isinstance(native, bool):
+            raise InvalidArgument(f"native must be True or False, got {native!r}")
+        self.native = native
         self._session: _core.HeapSession | None = None
         self._start_time = 0.0
 
@@ -91,6 +99,12 @@ class AllocationTracker:
                         "another AllocationTracker is already running in this process"
                     ) from None
                 raise
+            if self.native:
+                try:
+                    session.start_native()
+                except OSError:
+                    session.stop()
+                    raise
             self._session = session
             self._start_time = time.time()
             _active = self
@@ -255,7 +269,7 @@ class AllocationTracker:
             start_time=self._start_time,
             duration=max(0, end_ns - stats["start_ns"]) / 1e9,
             python_version=platform.python_version(),
-            native=False,
+            native=self.native,
             allocated_bytes=stats["allocated_bytes"],
             freed_bytes=stats["freed_bytes"],
             allocations=stats["allocations"],

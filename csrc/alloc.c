@@ -41,6 +41,7 @@
 #define _GNU_SOURCE
 #include <Python.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -54,6 +55,7 @@
 
 #include "alloc.h"
 #include "frames.h"
+#include "got.h"
 
 #define AE_TLS __thread __attribute__((tls_model("initial-exec")))
 #define AE_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -899,6 +901,229 @@ static void hooks_for(int m, int d, PyMemAllocatorEx *out)
 static int ours(int d, const PyMemAllocatorEx *a)
 {
     return a->malloc == hook_sets[0][d].malloc || a->malloc == hook_sets[1][d].malloc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Native hooks (--native): what C extensions and the libraries they loaded call through their GOT
+ * (got.c redirects the slots). They share the reentrancy flag with the PyMem hooks, so a libc call
+ * made from inside a hooked PyMem domain is never counted twice, and the records (tables, shadow,
+ * slots), so a block malloc'ed by an extension and handed to PyMem_RawFree (or the reverse) is
+ * matched. Our own calls to malloc and friends here reach libc: got.c never patches this object.
+ * HAZARD: these run in any thread, with or without the GIL, before main() of a library's own
+ * threads; the recording path already allows for all of that (see record_exact/walk_here). */
+
+static int native_on;
+
+static __attribute__((noinline)) void native_record(void *p, size_t size)
+{
+    if (p != NULL && AE_ACTIVE())
+        record_other(p, size);
+}
+
+static void *native_malloc(size_t size)
+{
+    if (in_hook)
+        return malloc(size);
+    in_hook = 1;
+    void *p = malloc(size);
+    native_record(p, size);
+    in_hook = 0;
+    return p;
+}
+
+static void *native_calloc(size_t nelem, size_t elsize)
+{
+    if (in_hook)
+        return calloc(nelem, elsize);
+    in_hook = 1;
+    void *p = calloc(nelem, elsize);
+    native_record(p, nelem * elsize); /* no overflow: calloc returned a block */
+    in_hook = 0;
+    return p;
+}
+
+static void native_forget(void *ptr)
+{
+    ae_taken_t old;
+    if (ptr != NULL && AE_ACTIVE() && take_other(ptr, &old))
+        count_free(slot_get(), old.size);
+}
+
+static void native_free(void *ptr)
+{
+    if (in_hook || ptr == NULL) {
+        free(ptr);
+        return;
+    }
+    in_hook = 1;
+    native_forget(ptr); /* before the real free: the address may be handed out again */
+    free(ptr);
+    in_hook = 0;
+}
+
+static void *native_realloc(void *ptr, size_t size)
+{
+    if (in_hook)
+        return realloc(ptr, size);
+    in_hook = 1;
+    void *p;
+    if (ptr != NULL && size == 0) { /* glibc frees and returns NULL */
+        native_forget(ptr);
+        p = realloc(ptr, size);
+    } else {
+        ae_taken_t old;
+        int had = ptr != NULL && AE_ACTIVE() && take_other(ptr, &old);
+        p = realloc(ptr, size);
+        if (p == NULL) {
+            if (had)
+                put_back((uintptr_t)ptr, &old);
+        } else {
+            if (had)
+                count_free(slot_get(), old.size);
+            native_record(p, size);
+        }
+    }
+    in_hook = 0;
+    return p;
+}
+
+static int native_posix_memalign(void **out, size_t alignment, size_t size)
+{
+    if (in_hook)
+        return posix_memalign(out, alignment, size);
+    in_hook = 1;
+    int err = posix_memalign(out, alignment, size);
+    if (err == 0)
+        native_record(*out, size);
+    in_hook = 0;
+    return err;
+}
+
+static void *native_aligned_alloc(size_t alignment, size_t size)
+{
+    if (in_hook)
+        return aligned_alloc(alignment, size);
+    in_hook = 1;
+    void *p = aligned_alloc(alignment, size);
+    native_record(p, size);
+    in_hook = 0;
+    return p;
+}
+
+extern void *memalign(size_t alignment, size_t size);
+extern void *valloc(size_t size);
+
+static void *native_memalign(size_t alignment, size_t size)
+{
+    if (in_hook)
+        return memalign(alignment, size);
+    in_hook = 1;
+    void *p = memalign(alignment, size);
+    native_record(p, size);
+    in_hook = 0;
+    return p;
+}
+
+static void *native_valloc(size_t size)
+{
+    if (in_hook)
+        return valloc(size);
+    in_hook = 1;
+    void *p = valloc(size);
+    native_record(p, size);
+    in_hook = 0;
+    return p;
+}
+
+/* Anonymous mappings only: a file mapping is not heap. */
+static void *native_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t offset)
+{
+    if (in_hook)
+        return mmap(addr, len, prot, flags, fd, offset);
+    in_hook = 1;
+    void *p = mmap(addr, len, prot, flags, fd, offset);
+    if (p != MAP_FAILED && (flags & MAP_ANONYMOUS))
+        native_record(p, len);
+    in_hook = 0;
+    return p;
+}
+
+/* A munmap from the start of a tracked mapping frees it (all of it, or its head: the tail stays
+ * tracked at its new address). Unmapping the middle or the end of a mapping is not followed. */
+static int native_munmap(void *addr, size_t len)
+{
+    if (in_hook)
+        return munmap(addr, len);
+    in_hook = 1;
+    ae_taken_t old;
+    if (AE_ACTIVE() && take_other(addr, &old)) {
+        ae_slot_t *s = slot_get();
+        if (len >= old.size) {
+            count_free(s, old.size);
+        } else {
+            long page = sysconf(_SC_PAGESIZE);
+            size_t cut = (len + (size_t)page - 1) & ~((size_t)page - 1);
+            count_free(s, cut);
+            count_alloc(s, 0); /* the tail is the same block: keep allocations - frees */
+            old.size -= cut;
+            old.b.size = old.size;
+            old.b.ptr = (uintptr_t)addr + cut;
+            put_back(old.b.ptr, &old);
+        }
+    }
+    int r = munmap(addr, len);
+    in_hook = 0;
+    return r;
+}
+
+static void *native_dlopen(const char *file, int flags)
+{
+    void *handle = dlopen(file, flags);
+    if (handle != NULL && native_on)
+        ae_got_patch_new(); /* patch what this load brought in */
+    return handle;
+}
+
+static const ae_got_hook_t native_full[] = {
+    {"malloc", (void *)native_malloc},
+    {"calloc", (void *)native_calloc},
+    {"realloc", (void *)native_realloc},
+    {"free", (void *)native_free},
+    {"posix_memalign", (void *)native_posix_memalign},
+    {"aligned_alloc", (void *)native_aligned_alloc},
+    {"memalign", (void *)native_memalign},
+    {"valloc", (void *)native_valloc},
+    {"mmap", (void *)native_mmap},
+    {"mmap64", (void *)native_mmap},
+    {"munmap", (void *)native_munmap},
+};
+static const ae_got_hook_t native_interp[] = {
+    {"dlopen", (void *)native_dlopen},
+};
+
+int ae_alloc_native_start(void)
+{
+    if (!atomic_load(&active))
+        return -EINVAL;
+    native_on = 1;
+    int n = ae_got_patch_all(native_full, sizeof native_full / sizeof native_full[0], native_interp,
+                             sizeof native_interp / sizeof native_interp[0]);
+    if (n < 0)
+        native_on = 0;
+    return n;
+}
+
+int ae_alloc_native_stop(void)
+{
+    if (!native_on)
+        return 0;
+    native_on = 0;
+    return ae_got_unpatch_all();
+}
+
+void ae_alloc_native_counts(size_t *objects, size_t *slots)
+{
+    ae_got_counts(objects, slots);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -120,6 +120,14 @@ void ae_alloc_peak_free(ae_peak_row_t *rows, size_t count);
 void ae_alloc_after_fork_child(void);
 /* 1 if sampled mode has its size shadow (0: it fell back to the locked table for every block). */
 int ae_alloc_sampled_shadow(void);
+/* GIL held, while running: also record what C extensions (and the libraries they loaded)
+ * allocate with malloc/calloc/realloc/free/posix_memalign/aligned_alloc/memalign/valloc and
+ * anonymous mmap/munmap, by patching their GOT slots (see got.h); dlopen of the interpreter is
+ * hooked too, so modules imported later are patched as they load. Returns the number of slots
+ * patched or -errno. ae_alloc_native_stop (before ae_alloc_stop) restores every slot. */
+int ae_alloc_native_start(void);
+int ae_alloc_native_stop(void);
+void ae_alloc_native_counts(size_t *objects, size_t *slots);
 /* Tests only: hold the allocator lock for `ns` nanoseconds (call without the GIL). */
 void ae_alloc_debug_hold_lock(uint64_t ns);
 

@@ -70,7 +70,8 @@ def build_parser() -> ArgumentParser:
     how.add_argument(
         "--native",
         action="store_true",
-        help="also track malloc/mmap of C extensions (not implemented yet; coming)",
+        help="also track malloc/calloc/realloc/free/mmap of C extensions (e.g. numpy arrays), "
+        "attributed to the Python line that called them",
     )
     leaks = parser.add_argument_group("leak check")
     leaks.add_argument(
@@ -154,8 +155,6 @@ def _size(value: str, name: str, minimum: int) -> int:
 def run(argv: list[str], stderr: TextIO) -> int:
     split = _split(argv)
     ns = build_parser().parse_args(split.own)
-    if ns.native:
-        raise UsageError("--native is not implemented yet (native allocation tracking is coming)")
     target = resolve_target(split)
     rate = _size(ns.sample_rate, "--sample-rate", 1)
     limit = _size(ns.fail_over, "--fail-over", 0) if ns.fail_over is not None else None
@@ -167,7 +166,7 @@ def run(argv: list[str], stderr: TextIO) -> int:
     protect = (Path(target.name),) if target.kind == "script" else ()
     path = outputs.check_writable(Path(shown), protect=protect)
     validate(target)
-    tracker = _make_tracker(ns.mode, rate)
+    tracker = _make_tracker(ns.mode, rate, ns.native)
 
     pid = os.getpid()
     snapshot: HeapSnapshot | None = None
@@ -275,11 +274,11 @@ def trim_runner_stacks(snapshot: HeapSnapshot) -> HeapSnapshot:
     )
 
 
-def _make_tracker(mode: str, rate: int) -> AllocationTracker:
+def _make_tracker(mode: str, rate: int, native: bool) -> AllocationTracker:
     from aether_native.memory import AllocationTracker
 
     try:
-        return AllocationTracker(mode=mode, sample_rate=rate)
+        return AllocationTracker(mode=mode, sample_rate=rate, native=native)
     except Exception as exc:
         raise from_exception(exc) from None
 
