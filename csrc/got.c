@@ -186,9 +186,23 @@ static int patch_object(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
+/* A fork while another thread patches (a dlopen) must not leave the child's mutex held. */
+static void got_prepare(void)
+{
+    pthread_mutex_lock(&got_mutex);
+}
+
+static void got_release(void)
+{
+    pthread_mutex_unlock(&got_mutex);
+}
+
 int ae_got_patch_all(const ae_got_hook_t *full, size_t nfull, const ae_got_hook_t *interp,
                      size_t ninterp)
 {
+    static int atfork_done;
+    if (!atfork_done && pthread_atfork(got_prepare, got_release, got_release) == 0)
+        atfork_done = 1; /* callers hold the GIL: no race on the flag */
     pthread_mutex_lock(&got_mutex);
     if (records == NULL) {
         void *p = mmap(NULL, AE_GOT_MAX_RECORDS * sizeof(ae_got_record_t), PROT_READ | PROT_WRITE,
