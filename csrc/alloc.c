@@ -11,8 +11,8 @@
  *
  * Sampled mode's fast path takes no lock and does no atomic read-modify-write: the thread's
  * counters live in its own slot (see "Per-thread totals"), the Poisson countdown in TLS, and the
- * size of an unsampled block in the size shadow (see "Size shadow"), a flat array indexed by
- * address that each live block owns exclusively. Only blocks hit by a sample point, blocks of
+ * size of an unsampled block in the size shadow (see "Size shadow"), an array indexed by
+ * address in which each live block owns its entry exclusively. Only blocks hit by a sample point, blocks of
  * 64 KiB or more and oddly aligned blocks go to the locked table; their shadow entry says so,
  * which is the quick-reject for frees: a free takes the lock only when the shadow points there.
  *
@@ -150,34 +150,70 @@ static _Atomic int64_t flushed_current;
 static _Atomic int64_t flushed_peak;
 
 /* ------------------------------------------------------------------------------------------ */
-/* Size shadow (sampled mode): one uint16 per 16-byte granule of the 47-bit user address space
- * (16 TiB of MAP_NORESERVE address space; only the pages behind the heap are ever touched: 1/8 of
- * the heap's footprint). Every allocator the hooks wrap returns 16-byte aligned blocks on x86-64
- * (pymalloc's ALIGNMENT, glibc's MALLOC_ALIGNMENT), so two live blocks never share a granule and
- * each entry is written only by whoever owns the block: at allocation, and at free before the
- * real free hands the address back. Entry values: */
+/* Size shadow (sampled mode): one uint16 per 16-byte granule of the 47-bit user address space,
+ * in regions of 512 MiB (MAP_NORESERVE) each covering 4 GiB of addresses, mapped on first use
+ * from the hook and published in a directory by CAS; only the pages behind the heap are ever
+ * touched (1/8 of its footprint). Every allocator the hooks wrap returns 16-byte aligned blocks
+ * on x86-64 (pymalloc's ALIGNMENT, glibc's MALLOC_ALIGNMENT), so two live blocks never share a
+ * granule and each entry is written only by whoever owns the block: at allocation, and at free
+ * before the real free hands the address back. Regions live as long as the process (zeroed
+ * between sessions), so a straggling hook can never touch unmapped memory. Entry values: */
 #define AE_SHADOW_NONE 0u      /* not allocated by the program since start */
 #define AE_SHADOW_TABLE 0xFFFFu /* in the pointer table (sampled, or too large for the shadow) */
 #define AE_SHADOW_MAX_SIZE 0xFFFDu /* otherwise size + 1 */
 #define AE_SHADOW_BITS 47
-#define AE_SHADOW_BYTES (((size_t)1 << (AE_SHADOW_BITS - 4)) * sizeof(uint16_t))
+#define AE_SHADOW_REGION_BITS 32
+#define AE_SHADOW_REGIONS ((size_t)1 << (AE_SHADOW_BITS - AE_SHADOW_REGION_BITS))
+#define AE_SHADOW_REGION_BYTES (((size_t)1 << (AE_SHADOW_REGION_BITS - 4)) * sizeof(uint16_t))
+#define AE_SHADOW_FAILED ((uint16_t *)1) /* a region that could not be mapped: use the table */
 
-static uint16_t *shadow;        /* NULL if it could not be mapped: every block goes to the table */
-static int shadow_tried;
+/* AE_SHADOW_REGIONS region pointers (256 KiB of BSS: zero pages until used). */
+static uint16_t *shadow_dir[AE_SHADOW_REGIONS];
 
-static inline int shadowable(uintptr_t p)
+static __attribute__((noinline)) uint16_t *shadow_region_create(size_t r)
 {
-    return shadow != NULL && (p & 15u) == 0 && (p >> AE_SHADOW_BITS) == 0;
+    uint16_t *expected = NULL;
+    void *p = mmap(NULL, AE_SHADOW_REGION_BYTES, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    uint16_t *region = p == MAP_FAILED ? AE_SHADOW_FAILED : p;
+    if (!__atomic_compare_exchange_n(&shadow_dir[r], &expected, region, 0, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE)) {
+        if (region != AE_SHADOW_FAILED) /* another thread won the race */
+            munmap(region, AE_SHADOW_REGION_BYTES);
+        region = expected;
+    }
+    return region;
 }
 
-static inline uint16_t shadow_load(uintptr_t p)
+/* The shadow entry of `p`: 1 with *entry set; 0 if nothing was ever recorded in the shadow around
+ * `p` (no region, and `create` is 0); -1 if `p` has no usable entry (unaligned, out of range, or
+ * its region could not be mapped): such blocks live in the locked table. */
+static inline __attribute__((always_inline)) int shadow_find(uintptr_t p, int create,
+                                                            uint16_t **entry)
 {
-    return __atomic_load_n(&shadow[p >> 4], __ATOMIC_RELAXED);
+    if (AE_UNLIKELY(((p & 15u) | (p >> AE_SHADOW_BITS)) != 0))
+        return -1;
+    size_t r = p >> AE_SHADOW_REGION_BITS;
+    uint16_t *region = __atomic_load_n(&shadow_dir[r], __ATOMIC_ACQUIRE);
+    if (AE_UNLIKELY(region == NULL)) {
+        if (!create)
+            return 0;
+        region = shadow_region_create(r);
+    }
+    if (AE_UNLIKELY(region == AE_SHADOW_FAILED))
+        return -1;
+    *entry = &region[(p & (((uintptr_t)1 << AE_SHADOW_REGION_BITS) - 1)) >> 4];
+    return 1;
 }
 
-static inline void shadow_store(uintptr_t p, uint16_t v)
+static inline uint16_t shadow_load(const uint16_t *e)
 {
-    __atomic_store_n(&shadow[p >> 4], v, __ATOMIC_RELAXED);
+    return __atomic_load_n(e, __ATOMIC_RELAXED);
+}
+
+static inline void shadow_store(uint16_t *e, uint16_t v)
+{
+    __atomic_store_n(e, v, __ATOMIC_RELAXED);
 }
 
 static inline void lock_acquire(void)
@@ -686,7 +722,7 @@ static __attribute__((noinline)) int take_locked_table(uintptr_t p, ae_taken_t *
 
 /* The slow path: a sampled block (with its stack), a large or oddly aligned one (without). */
 static __attribute__((noinline)) void record_sampled_slow(uintptr_t a, size_t size, int hit,
-                                                          ae_slot_t *s)
+                                                          ae_slot_t *s, uint16_t *e)
 {
     ae_frame_t frames[AE_ALLOC_MAX_DEPTH];
     int depth = 0, can_pin = 0, ok = -1;
@@ -705,8 +741,8 @@ static __attribute__((noinline)) void record_sampled_slow(uintptr_t a, size_t si
         ok = insert_counted(&b, s);
     }
     lock_release();
-    if (shadowable(a))
-        shadow_store(a, ok == 0 ? AE_SHADOW_TABLE : AE_SHADOW_NONE);
+    if (e != NULL)
+        shadow_store(e, ok == 0 ? AE_SHADOW_TABLE : AE_SHADOW_NONE);
 }
 
 /* The fast path: a TLS countdown, a shadow store and the thread's own counters. */
@@ -717,22 +753,25 @@ static inline __attribute__((always_inline)) void record_sampled(void *p, size_t
         return;
     uintptr_t a = (uintptr_t)p;
     int hit = sample_hit(s, size);
-    if (AE_LIKELY(shadowable(a))) {
-        uint16_t prev = shadow_load(a);
+    uint16_t *e = NULL;
+    if (AE_LIKELY(shadow_find(a, 1, &e) == 1)) {
+        uint16_t prev = shadow_load(e);
         if (AE_LIKELY(!hit && size <= AE_SHADOW_MAX_SIZE && prev != AE_SHADOW_TABLE)) {
             if (AE_UNLIKELY(prev != AE_SHADOW_NONE))
                 count_free(s, prev - 1u); /* a block whose free went by unseen */
-            shadow_store(a, (uint16_t)(size + 1));
+            shadow_store(e, (uint16_t)(size + 1));
             count_alloc(s, size);
             return;
         }
         if (prev != AE_SHADOW_NONE && prev != AE_SHADOW_TABLE) {
-            shadow_store(a, AE_SHADOW_NONE);
+            shadow_store(e, AE_SHADOW_NONE);
             count_free(s, prev - 1u);
         }
         /* prev == TABLE: blocks_insert finds the stale entry and counts its free. */
+    } else {
+        e = NULL;
     }
-    record_sampled_slow(a, size, hit, s);
+    record_sampled_slow(a, size, hit, s, e);
 }
 
 /* Take `p` out of the records (not yet counted as freed); 1 if it was allocated since start.
@@ -740,8 +779,10 @@ static inline __attribute__((always_inline)) void record_sampled(void *p, size_t
 static inline __attribute__((always_inline)) int take_sampled(uintptr_t a, ae_taken_t *out,
                                                               ae_slot_t *s)
 {
-    if (AE_LIKELY(shadowable(a))) {
-        uint16_t v = shadow_load(a);
+    uint16_t *e = NULL;
+    int found = shadow_find(a, 0, &e);
+    if (AE_LIKELY(found == 1)) {
+        uint16_t v = shadow_load(e);
         if (AE_LIKELY(v != AE_SHADOW_TABLE)) {
             out->in_table = 0;
             if (v == AE_SHADOW_NONE) {
@@ -749,11 +790,15 @@ static inline __attribute__((always_inline)) int take_sampled(uintptr_t a, ae_ta
                 return 0;
             }
             /* Cleared before the real free: once freed, another thread may get the address. */
-            shadow_store(a, AE_SHADOW_NONE);
+            shadow_store(e, AE_SHADOW_NONE);
             out->size = v - 1u;
             return 1;
         }
-        shadow_store(a, AE_SHADOW_NONE);
+        shadow_store(e, AE_SHADOW_NONE);
+    } else if (found == 0) {
+        out->in_table = 0;
+        count_foreign(s); /* no region here: nothing was recorded around this address */
+        return 0;
     }
     return take_locked_table(a, out, s);
 }
@@ -805,8 +850,9 @@ static void put_back(uintptr_t a, const ae_taken_t *t)
             table_counted_in(&t->b);
         lock_release();
     }
-    if (mode == AE_ALLOC_SAMPLED && shadowable(a))
-        shadow_store(a, !ok ? AE_SHADOW_NONE
+    uint16_t *e;
+    if (mode == AE_ALLOC_SAMPLED && shadow_find(a, 1, &e) == 1)
+        shadow_store(e, !ok ? AE_SHADOW_NONE
                             : t->in_table ? AE_SHADOW_TABLE : (uint16_t)(t->size + 1));
 }
 
@@ -1164,13 +1210,6 @@ static int process_setup(void)
         slots[0].shared = 1;
         slots[0].tid = -1;
     }
-    if (!shadow_tried) {
-        /* Optional: without it sampled mode keeps every block in the locked table. */
-        shadow_tried = 1;
-        void *p = mmap(NULL, AE_SHADOW_BYTES, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        shadow = p == MAP_FAILED ? NULL : p;
-    }
     if (!done) {
         if (pthread_atfork(atfork_prepare, atfork_parent, atfork_child) != 0)
             return -ENOMEM;
@@ -1189,7 +1228,14 @@ int ae_alloc_running(void)
 
 int ae_alloc_sampled_shadow(void)
 {
-    return shadow != NULL;
+    size_t mapped = 0;
+    for (size_t r = 0; r < AE_SHADOW_REGIONS; r++) {
+        uint16_t *region = __atomic_load_n(&shadow_dir[r], __ATOMIC_ACQUIRE);
+        if (region == AE_SHADOW_FAILED)
+            return 0;
+        mapped += region != NULL;
+    }
+    return mapped > 0;
 }
 
 int ae_alloc_start(int new_mode, uint64_t rate, int depth)
@@ -1312,8 +1358,11 @@ void ae_alloc_reset(void)
     atomic_store(&slots_used, 1);
     atomic_store(&flushed_current, 0);
     atomic_store(&flushed_peak, 0);
-    if (shadow != NULL && mode == AE_ALLOC_SAMPLED) /* zero pages, give the memory back */
-        madvise(shadow, AE_SHADOW_BYTES, MADV_DONTNEED);
+    for (size_t r = 0; mode == AE_ALLOC_SAMPLED && r < AE_SHADOW_REGIONS; r++) {
+        uint16_t *region = shadow_dir[r];
+        if (region != NULL && region != AE_SHADOW_FAILED) /* zero the pages, give the memory back */
+            madvise(region, AE_SHADOW_REGION_BYTES, MADV_DONTNEED);
+    }
     lock_release();
     /* Outside the lock: a decref may free a code object, whose free goes through our hooks. */
     for (size_t i = 0; i < old_arena_len; i++)

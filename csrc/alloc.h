@@ -118,7 +118,8 @@ void ae_alloc_peak_free(ae_peak_row_t *rows, size_t count);
 /* GIL held, in a forked child (from os.register_at_fork): uninstall the hooks the child
  * inherited (recording was already turned off by the pthread_atfork child handler). */
 void ae_alloc_after_fork_child(void);
-/* 1 if sampled mode has its size shadow (0: it fell back to the locked table for every block). */
+/* 1 if sampled mode's size shadow is in use: some region is mapped and none failed to map (a
+ * region that failed sends the blocks of its 4 GiB of addresses to the locked table). */
 int ae_alloc_sampled_shadow(void);
 /* GIL held, while running: also record what C extensions (and the libraries they loaded)
  * allocate with malloc/calloc/realloc/free/posix_memalign/aligned_alloc/memalign/valloc and
