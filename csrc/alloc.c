@@ -657,14 +657,36 @@ static inline __attribute__((always_inline)) int sample_hit(ae_slot_t *s, size_t
 }
 
 /* Walk the calling thread's Python stack into frames; *can_pin: it holds the GIL. */
+/* The thread state holding the GIL, if it is the calling thread's: the common case (MEM and OBJ
+ * callers must hold the GIL), answered by one runtime read instead of a TSS lookup plus a
+ * holds-GIL test. The thread-id check keeps us on our own thread's frames even when a caller
+ * breaks that rule or a RAW allocation comes from a thread without the GIL: then the attached
+ * state is another thread's, and walk_here takes the general path. */
+static inline PyThreadState *attached_here(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyThreadState *ts = PyThreadState_GetUnchecked();
+#else
+    PyThreadState *ts = _PyThreadState_UncheckedGet();
+#endif
+    return ts != NULL && ts->thread_id == (unsigned long)pthread_self() ? ts : NULL;
+}
+
 static inline int walk_here(ae_frame_t *frames, int *can_pin)
 {
     int truncated;
-    PyThreadState *tstate = ae_this_thread_state();
-    *can_pin = 0;
-    if (tstate == NULL || ae_interpreter_finalizing())
+    PyThreadState *tstate = attached_here();
+    if (AE_LIKELY(tstate != NULL)) {
+        *can_pin = 1;
+    } else {
+        tstate = ae_this_thread_state();
+        *can_pin = 0;
+        if (tstate == NULL)
+            return 0;
+        *can_pin = ae_holds_gil(tstate);
+    }
+    if (ae_interpreter_finalizing())
         return 0;
-    *can_pin = ae_holds_gil(tstate);
     return ae_frames_walk(tstate, frames, max_depth, &truncated);
 }
 
