@@ -447,3 +447,54 @@ def test_memcheck_native_reports_numpy_leak(tmp_path: object) -> None:
     assert snap.meta.native is True
     under = bytes_under(snap, "keep_array")
     assert abs(under - 16_000_000) <= 0.01 * 16_000_000
+
+
+def test_sampled_peak_within_the_flush_granularity() -> None:
+    keep: list[object] = []
+    with AllocationTracker(mode="sampled") as tracker:
+        base = tracker.statistics()["current_bytes"]
+        allocate_fifty()
+        allocate_ten(keep)
+        peak = tracker.statistics()["peak_bytes"]
+    # each thread's net is flushed every 64 KiB: the peak is within that of the truth
+    assert 50 * MIB - 64 * 1024 <= peak - base <= 50 * MIB + 256 * 1024
+
+
+@pytest.mark.parametrize("mode", ["exact", "sampled"])
+def test_blocks_freed_on_other_threads(mode: str) -> None:
+    """Producers allocate, consumers free: the lock-free sampled path and the table agree."""
+    import queue
+
+    sizes = [24, 100, 700, 5000, 70_000, 300_000]  # pymalloc, libc, and the table's > 64 KiB
+    per_producer = 3000
+    handoff: queue.Queue[object] = queue.Queue(maxsize=256)
+
+    def produce() -> None:
+        for i in range(per_producer):
+            handoff.put(bytearray(sizes[i % len(sizes)]))
+        handoff.put(None)
+
+    def consume() -> None:
+        done = 0
+        while done < 2:
+            item = handoff.get()
+            if item is None:
+                done += 1
+            del item
+
+    with AllocationTracker(mode=mode, sample_rate="64KiB") as tracker:
+        before = tracker.statistics()
+        threads = [threading.Thread(target=produce) for _ in range(2)] + [threading.Thread(target=consume)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        gc.collect()
+        after = tracker.statistics()
+    payload = 2 * (per_producer // len(sizes)) * sum(s + 1 for s in sizes)
+    assert after["allocated_bytes"] - before["allocated_bytes"] >= payload
+    assert after["freed_bytes"] - before["freed_bytes"] >= payload
+    assert after["frees"] - before["frees"] >= 2 * per_producer
+    # everything the threads made is gone again: what is left is thread and queue bookkeeping
+    assert after["current_bytes"] - before["current_bytes"] < 64 * 1024
+    assert after["current_bytes"] == after["allocated_bytes"] - after["freed_bytes"]
