@@ -682,6 +682,12 @@ def alloc_sampled_shadow():
     return bool(ae_alloc_sampled_shadow())
 
 
+def alloc_ignore_this_thread(bint ignore):
+    """Leave (True) or record again (False) the calling thread's allocations; its frees are
+    still recorded. For the tracker's own helper threads (the peak poller)."""
+    ae_alloc_ignore_thread(1 if ignore else 0)
+
+
 def _debug_hold_alloc_lock(double seconds):
     """Tests only: hold the allocator lock for `seconds` (releases the GIL meanwhile)."""
     cdef uint64_t ns = <uint64_t>(seconds * 1e9)

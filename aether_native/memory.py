@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from aether_perf.errors import InvalidArgument, SamplerBusyError, SamplerStateError
-from aether_perf.units import parse_size
+from aether_perf.units import parse_duration, parse_size
 
 from aether_native import _core
 
@@ -45,7 +45,9 @@ _active: AllocationTracker | None = None
 class AllocationTracker:
     """Track the Python allocator domains between :meth:`start` and :meth:`stop`.
 
-    ``native=True`` also tracks what C extensions (and the libraries they load) allocate with
+    ``peak_interval`` (exact mode; seconds or "10ms") starts a poller thread that calls
+    :meth:`capture_peak` at that interval, so :meth:`peak_snapshot` misses only peaks shorter than
+    it. ``native=True`` also tracks what C extensions (and the libraries they load) allocate with
     malloc & co. and anonymous mmap, by patching their GOT slots while the tracker runs (see
     csrc/got.h): a numpy array's data shows up under the Python line that created it.
 
@@ -59,6 +61,7 @@ class AllocationTracker:
         sample_rate: str | int = DEFAULT_SAMPLE_RATE,
         max_depth: int = DEFAULT_MAX_DEPTH,
         native: bool = False,
+        peak_interval: str | float | None = None,
     ) -> None:
         if mode not in MODES:
             raise InvalidArgument(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -77,6 +80,15 @@ class AllocationTracker:
         if not isinstance(native, bool):
             raise InvalidArgument(f"native must be True or False, got {native!r}")
         self.native = native
+        self.peak_interval = (
+            None
+            if peak_interval is None
+            else parse_duration(peak_interval, name="peak_interval", minimum=0.001, maximum=60.0)
+        )
+        if self.peak_interval is not None and mode != "exact":
+            raise InvalidArgument("peak_interval needs mode='exact' (the peak snapshot is exact-mode only)")
+        self._poller: threading.Thread | None = None
+        self._poll_stop = threading.Event()
         self._session: _core.HeapSession | None = None
         self._start_time = 0.0
 
@@ -108,7 +120,20 @@ class AllocationTracker:
             self._session = session
             self._start_time = time.time()
             _active = self
+            if self.peak_interval is not None:
+                self._poll_stop.clear()
+                self._poller = threading.Thread(
+                    target=self._poll_peaks, args=(session, self.peak_interval), daemon=True
+                )
+                self._poller.start()
         return self
+
+    def _poll_peaks(self, session: _core.HeapSession, interval: float) -> None:
+        """The peak poller: capture_peak() every `interval` seconds, its own allocations left out
+        so it never adds to the heap it watches."""
+        _core.alloc_ignore_this_thread(True)
+        while not self._poll_stop.wait(interval):
+            session.capture_peak()
 
     def stop(self) -> AllocationTracker:
         """Stop tracking; snapshot() and statistics() then describe the state at this moment."""
@@ -116,6 +141,10 @@ class AllocationTracker:
         with _lock:
             if self._session is None or not self._session.running:
                 raise SamplerStateError("stop() called on an AllocationTracker that is not running")
+            if self._poller is not None:
+                self._poll_stop.set()
+                self._poller.join()
+                self._poller = None
             self._session.stop()
             _active = None
         return self
@@ -301,8 +330,10 @@ def _after_fork_in_child() -> None:
     global _active
     _lock._at_fork_reinit()  # type: ignore[attr-defined]
     tracker, _active = _active, None
-    if tracker is not None and tracker._session is not None:
-        tracker._session.after_fork_child()
+    if tracker is not None:
+        tracker._poller = None  # threads do not survive fork
+        if tracker._session is not None:
+            tracker._session.after_fork_child()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

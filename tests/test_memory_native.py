@@ -498,3 +498,32 @@ def test_blocks_freed_on_other_threads(mode: str) -> None:
     # everything the threads made is gone again: what is left is thread and queue bookkeeping
     assert after["current_bytes"] - before["current_bytes"] < 64 * 1024
     assert after["current_bytes"] == after["allocated_bytes"] - after["freed_bytes"]
+
+
+def hold_two_mib(hold: float) -> None:
+    blocks = [bytearray(20_000) for _ in range(100)]  # 2,000,100 bytes in 20 KB steps
+    time.sleep(hold)
+    del blocks
+
+
+def test_peak_poller_catches_what_the_hook_thresholds_skip() -> None:
+    # The hook captures when the heap passes the last capture by 1/16 + 1 MiB: growing in 20 KB
+    # steps from ~0, it captures near 1 MiB and not again below ~2.06 MiB. A 5 ms poller sees
+    # the whole 2 MB while it is held for 100 ms.
+    with AllocationTracker(mode="exact") as plain:
+        hold_two_mib(0.1)
+    with AllocationTracker(mode="exact", peak_interval="5ms") as polled:
+        hold_two_mib(0.1)
+    truth = 100 * 20_001
+    assert bytes_under(plain.peak_snapshot(), "hold_two_mib") < 0.75 * truth
+    assert abs(bytes_under(polled.peak_snapshot(), "hold_two_mib") - truth) <= 0.01 * truth
+
+
+def test_peak_interval_bad_input() -> None:
+    from aether_perf.errors import InvalidArgument
+
+    for bad in ("soon", 0, -1.0):
+        with pytest.raises(InvalidArgument):
+            AllocationTracker(peak_interval=bad)
+    with pytest.raises(InvalidArgument):
+        AllocationTracker(mode="sampled", peak_interval="10ms")
