@@ -63,10 +63,23 @@
 
 /* Per-thread state: plain, trivially destructible TLS read without __tls_get_addr (which can
  * allocate), so it is usable from a free() that runs during thread teardown. */
-static AE_TLS int in_hook;          /* reentrancy guard, set around the wrapped call */
-static AE_TLS int ignore_allocs;    /* ae_alloc_ignore_thread */
-static AE_TLS int32_t cached_tid;
-static AE_TLS uint64_t rng;
+struct ae_slot;
+/* One TLS block, so a hook finds all of it from one offset (each initial-exec variable of a
+ * shared object costs a GOT load of its own offset). */
+static AE_TLS struct {
+    int t_in_hook;                /* reentrancy guard, set around the wrapped call */
+    int t_ignore_allocs;          /* ae_alloc_ignore_thread */
+    struct ae_slot *t_my_slot;    /* this thread's slot (see "Per-thread totals") */
+    uint32_t t_my_slot_session;   /* the session my_slot belongs to */
+    int32_t t_cached_tid;
+    uint64_t t_rng;
+} ae_tls;
+#define in_hook (ae_tls.t_in_hook)
+#define ignore_allocs (ae_tls.t_ignore_allocs)
+#define my_slot (ae_tls.t_my_slot)
+#define my_slot_session (ae_tls.t_my_slot_session)
+#define cached_tid (ae_tls.t_cached_tid)
+#define rng (ae_tls.t_rng)
 
 typedef struct {
     uintptr_t ptr; /* 0 = empty slot */
@@ -128,7 +141,7 @@ static int installed[3];
 #define AE_SLOTS 16384
 #define AE_FLUSH_BYTES (64 << 10)
 
-typedef struct {
+typedef struct ae_slot {
     uint64_t allocated_bytes, allocations, freed_bytes, frees, foreign_frees;
     int64_t unflushed; /* sampled mode: net bytes not yet added to flushed_current */
     int64_t countdown; /* sampled mode: bytes until this thread's next sample point. HAZARD: the
@@ -140,8 +153,6 @@ typedef struct {
 
 static ae_slot_t *slots;        /* AE_SLOTS entries, mapped on first start, never unmapped */
 static _Atomic size_t slots_used;
-static AE_TLS ae_slot_t *my_slot;
-static AE_TLS uint32_t my_slot_session;
 
 /* Sampled mode's heap level for the peak: the sum of the flushed per-thread nets. Each thread
  * flushes when its unflushed net passes +-AE_FLUSH_BYTES, so the level (and the peak taken from
@@ -324,7 +335,7 @@ static __attribute__((noinline)) void count_shared(ae_slot_t *s, uint64_t *count
 /* Only the owning thread writes its slot, so the counters are plain increments (no lock prefix).
  * Readers load them with relaxed atomics: an aligned 8-byte store never tears on x86-64, so a
  * reader sees each counter either before or after an event. */
-static inline __attribute__((always_inline)) void count_event(ae_slot_t *s, uint64_t *count,
+static inline __attribute__((always_inline)) void count_event(int m, ae_slot_t *s, uint64_t *count,
                                                               uint64_t *bytes, uint64_t size,
                                                               int64_t net)
 {
@@ -334,7 +345,7 @@ static inline __attribute__((always_inline)) void count_event(ae_slot_t *s, uint
     }
     *count += 1;
     *bytes += size;
-    if (mode == AE_ALLOC_SAMPLED) {
+    if (m == AE_ALLOC_SAMPLED) {
         /* Sampled mode: the thread's net change since its last flush (see flushed_current). */
         int64_t n = s->unflushed + net;
         if (AE_UNLIKELY(n >= AE_FLUSH_BYTES || n <= -AE_FLUSH_BYTES)) {
@@ -346,14 +357,20 @@ static inline __attribute__((always_inline)) void count_event(ae_slot_t *s, uint
     }
 }
 
+/* `m` is the session's mode; a compile-time constant where the caller knows it. */
+#define count_alloc_m(m, s, size)                                                              \
+    count_event((m), (s), &(s)->allocations, &(s)->allocated_bytes, (size), (int64_t)(size))
+#define count_free_m(m, s, size)                                                               \
+    count_event((m), (s), &(s)->frees, &(s)->freed_bytes, (size), -(int64_t)(size))
+
 static inline __attribute__((always_inline)) void count_alloc(ae_slot_t *s, uint64_t size)
 {
-    count_event(s, &s->allocations, &s->allocated_bytes, size, (int64_t)size);
+    count_alloc_m(mode, s, size);
 }
 
 static inline __attribute__((always_inline)) void count_free(ae_slot_t *s, uint64_t size)
 {
-    count_event(s, &s->frees, &s->freed_bytes, size, -(int64_t)size);
+    count_free_m(mode, s, size);
 }
 
 static inline __attribute__((always_inline)) void count_foreign(ae_slot_t *s)
@@ -782,7 +799,7 @@ static inline __attribute__((always_inline)) void record_sampled(void *p, size_t
             if (AE_UNLIKELY(prev != AE_SHADOW_NONE))
                 count_free(s, prev - 1u); /* a block whose free went by unseen */
             shadow_store(e, (uint16_t)(size + 1));
-            count_alloc(s, size);
+            count_alloc_m(AE_ALLOC_SAMPLED, s, size);
             return;
         }
         if (prev != AE_SHADOW_NONE && prev != AE_SHADOW_TABLE) {
@@ -937,8 +954,13 @@ static void put_back(uintptr_t a, const ae_taken_t *t)
         in_hook = 1;                                                                           \
         ae_taken_t old;                                                                        \
         /* Before the real free: once freed, another thread may get the address back. */       \
-        if (AE_ACTIVE() && AE_TAKE(M, ptr, &old))                                              \
-            count_free(slot_get(), old.size);                                                  \
+        if (AE_ACTIVE() && AE_TAKE(M, ptr, &old)) {                                            \
+            ae_slot_t *s = slot_get();                                                         \
+            if (AE_LIKELY(mode == (M)))                                                        \
+                count_free_m((M), s, old.size);                                                \
+            else                                                                               \
+                count_free(s, old.size);                                                       \
+        }                                                                                      \
         saved[D].free(ctx, ptr);                                                               \
         in_hook = 0;                                                                           \
     }
