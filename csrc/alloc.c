@@ -46,6 +46,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -1166,6 +1167,34 @@ static int native_munmap(void *addr, size_t len)
     return r;
 }
 
+/* Like realloc for a tracked mapping (an untracked one, e.g. a file mapping, stays untracked). */
+static void *native_mremap(void *old, size_t old_size, size_t new_size, int flags, ...)
+{
+    void *target = NULL;
+    if (flags & MREMAP_FIXED) {
+        va_list ap;
+        va_start(ap, flags);
+        target = va_arg(ap, void *);
+        va_end(ap);
+    }
+    if (in_hook)
+        return mremap(old, old_size, new_size, flags, target);
+    in_hook = 1;
+    ae_taken_t taken;
+    int had = AE_ACTIVE() && take_other(old, &taken);
+    void *p = mremap(old, old_size, new_size, flags, target);
+    if (had) {
+        if (p == MAP_FAILED) {
+            put_back((uintptr_t)old, &taken);
+        } else {
+            count_free(slot_get(), taken.size);
+            native_record(p, new_size);
+        }
+    }
+    in_hook = 0;
+    return p;
+}
+
 static void *native_dlopen(const char *file, int flags)
 {
     void *handle = dlopen(file, flags);
@@ -1186,6 +1215,7 @@ static const ae_got_hook_t native_full[] = {
     {"mmap", (void *)native_mmap},
     {"mmap64", (void *)native_mmap},
     {"munmap", (void *)native_munmap},
+    {"mremap", (void *)native_mremap},
 };
 static const ae_got_hook_t native_interp[] = {
     {"dlopen", (void *)native_dlopen},

@@ -123,7 +123,7 @@ void ae_alloc_after_fork_child(void);
 int ae_alloc_sampled_shadow(void);
 /* GIL held, while running: also record what C extensions (and the libraries they loaded)
  * allocate with malloc/calloc/realloc/free/posix_memalign/aligned_alloc/memalign/valloc and
- * anonymous mmap/munmap, by patching their GOT slots (see got.h); dlopen of the interpreter is
+ * anonymous mmap/munmap/mremap, by patching their GOT slots (see got.h); dlopen of the interpreter is
  * hooked too, so modules imported later are patched as they load. Returns the number of slots
  * patched or -errno. ae_alloc_native_stop (before ae_alloc_stop) restores every slot. */
 int ae_alloc_native_start(void);

@@ -527,3 +527,21 @@ def test_peak_interval_bad_input() -> None:
             AllocationTracker(peak_interval=bad)
     with pytest.raises(InvalidArgument):
         AllocationTracker(mode="sampled", peak_interval="10ms")
+
+
+def grow_mapping() -> object:
+    import mmap
+
+    m = mmap.mmap(-1, 1 << 20)
+    m.resize(4 << 20)  # mremap of a tracked anonymous mapping
+    return m
+
+
+def test_native_mremap_follows_the_mapping() -> None:
+    with AllocationTracker(native=True) as tracker:
+        m = grow_mapping()
+        snap = tracker.snapshot()
+        m.close()  # type: ignore[attr-defined]
+        after = tracker.snapshot()
+    assert 4 << 20 <= bytes_under(snap, "grow_mapping") < (4 << 20) + 4096
+    assert bytes_under(after, "grow_mapping") < 4096
