@@ -545,3 +545,70 @@ def test_native_mremap_follows_the_mapping() -> None:
         after = tracker.snapshot()
     assert 4 << 20 <= bytes_under(snap, "grow_mapping") < (4 << 20) + 4096
     assert bytes_under(after, "grow_mapping") < 4096
+
+
+WRAPPER_C = r"""
+#include <Python.h>
+#include <stdlib.h>
+/* A RAW-domain allocator living in an extension (as some profilers and arenas install): its
+ * malloc goes through this object's GOT, which --native patches. */
+static PyMemAllocatorEx saved;
+static void *w_malloc(void *ctx, size_t n) { (void)ctx; return malloc(n ? n : 1); }
+static void *w_calloc(void *ctx, size_t a, size_t b) { (void)ctx; return calloc(a ? a : 1, b ? b : 1); }
+static void *w_realloc(void *ctx, void *p, size_t n) { (void)ctx; return realloc(p, n ? n : 1); }
+static void w_free(void *ctx, void *p) { (void)ctx; free(p); }
+void install(void) {
+    PyMemAllocatorEx mine = {NULL, w_malloc, w_calloc, w_realloc, w_free};
+    PyMem_GetAllocator(PYMEM_DOMAIN_RAW, &saved);
+    PyMem_SetAllocator(PYMEM_DOMAIN_RAW, &mine);
+}
+void uninstall(void) { PyMem_SetAllocator(PYMEM_DOMAIN_RAW, &saved); }
+"""
+
+
+def big_buffer() -> bytearray:
+    return bytearray(10 << 20)  # OBJ -> pymalloc -> RAW (the wrapper) -> malloc (patched)
+
+
+def test_native_malloc_inside_a_pymem_hook_is_counted_once(tmp_path: object) -> None:
+    import ctypes
+    import pathlib
+    import shutil
+    import subprocess
+    import sysconfig
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.fail("a C compiler is needed (the package itself is built with one)")
+    tmp = pathlib.Path(str(tmp_path))
+    (tmp / "wrap.c").write_text(WRAPPER_C)
+    lib = tmp / "libaetherwrap.so"
+    subprocess.run(
+        [
+            cc,
+            "-shared",
+            "-fPIC",
+            "-O1",
+            "-I",
+            sysconfig.get_paths()["include"],
+            "-o",
+            str(lib),
+            str(tmp / "wrap.c"),
+        ],
+        check=True,
+        timeout=120,
+    )
+    wrap = ctypes.PyDLL(str(lib))
+    wrap.install()
+    try:
+        with AllocationTracker(native=True) as tracker:
+            before = tracker.thread_statistics()[threading.get_native_id()]
+            buf = big_buffer()
+            after = tracker.thread_statistics()[threading.get_native_id()]
+            snap = tracker.snapshot()
+    finally:
+        wrap.uninstall()
+    grew = after["allocated_bytes"] - before["allocated_bytes"]
+    assert 10 << 20 <= grew < (10 << 20) + 4096  # once, not twice
+    assert 10 << 20 <= bytes_under(snap, "big_buffer") < (10 << 20) + 4096
+    del buf
