@@ -21,6 +21,7 @@ CORE_SOURCES = [
     "csrc/codehook.c",
     "csrc/alloc.c",
     "csrc/counters.c",
+    "csrc/got.c",
 ]
 
 core_lib = (

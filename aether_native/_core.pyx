@@ -407,7 +407,13 @@ cdef extern from "alloc.h":
     ctypedef struct ae_alloc_stats_t:
         uint64_t allocated_bytes, allocations, freed_bytes, frees, current_bytes, peak_bytes
         uint64_t live_blocks, sampled_allocations, stacks, unattributed, untracked, foreign_frees
-        uint64_t start_ns, stop_ns
+        uint64_t start_ns, stop_ns, threads
+    ctypedef struct ae_thread_stats_t:
+        int64_t tid
+        uint64_t allocated_bytes, allocations, freed_bytes, frees
+    ctypedef struct ae_peak_row_t:
+        uint64_t bytes, count
+        uint32_t stack
     ctypedef struct ae_live_t:
         uint64_t ptr
         uint64_t size
@@ -429,6 +435,17 @@ cdef extern from "alloc.h":
         double growths
     int ae_alloc_stack_totals(uint32_t id, ae_stack_totals_t *out)
     void ae_alloc_ignore_thread(int ignore)
+    int ae_alloc_threads(ae_thread_stats_t **out, size_t *count, size_t *capacity)
+    void ae_alloc_threads_free(ae_thread_stats_t *rows, size_t capacity)
+    int ae_alloc_capture_peak() nogil
+    int ae_alloc_peak(ae_peak_row_t **out, size_t *count, uint64_t *heap_bytes, uint64_t *at_ns)
+    void ae_alloc_peak_free(ae_peak_row_t *rows, size_t count)
+    void ae_alloc_after_fork_child()
+    int ae_alloc_sampled_shadow()
+    void ae_alloc_debug_hold_lock(uint64_t ns) nogil
+    int ae_alloc_native_start()
+    int ae_alloc_native_stop()
+    void ae_alloc_native_counts(size_t *objects, size_t *slots)
 
 ALLOC_EXACT = AE_ALLOC_EXACT
 ALLOC_SAMPLED = AE_ALLOC_SAMPLED
@@ -447,9 +464,11 @@ cdef class HeapSession:
     cdef dict _stack_by_cid     # C stack id -> stack index
     cdef dict _stack_by_ids     # tuple of frame indices (root first) -> stack index
     cdef list _stacks
-    cdef object _final          # (live, stats, sites) captured at stop
+    cdef object _final          # (live, stats, sites, threads, peak) captured at stop
     cdef ae_alloc_stats_t _s
     cdef public object running
+    cdef public object forked   # stopped by a fork: this is the child's copy
+    cdef public object native_slots  # GOT slots patched by start_native (0: not native)
 
     def __cinit__(self):
         self._table = _FrameTable()
@@ -458,6 +477,8 @@ cdef class HeapSession:
         self._stacks = []
         self._final = None
         self.running = False
+        self.forked = False
+        self.native_slots = 0
 
     def start(self, int mode, uint64_t sample_rate, int max_depth):
         """Install the hooks and start recording; returns the CLOCK_MONOTONIC start in ns."""
@@ -468,13 +489,33 @@ cdef class HeapSession:
         self._final = None
         return self.stats()["start_ns"]
 
+    def start_native(self):
+        """While running: also track malloc/free/mmap & co. of C extensions by patching their
+        GOT slots (and the interpreter's dlopen, for modules loaded later). Returns the number of
+        slots patched."""
+        cdef int n
+        if not self.running:
+            raise OSError(22, "allocation tracking is not running")
+        n = ae_alloc_native_start()
+        if n < 0:
+            raise OSError(-n, "cannot patch the loaded objects: " + __import__("os").strerror(-n))
+        self.native_slots = n
+        return n
+
+    def native_counts(self):
+        """(objects, slots) patched right now (modules imported since start add to them)."""
+        cdef size_t objects = 0, slots = 0
+        ae_alloc_native_counts(&objects, &slots)
+        return objects, slots
+
     def stop(self, before_capture=None):
         """Stop recording, capture the live blocks and totals as they are now, then drop the C
-        tables (releasing the code objects their stacks held).
+        tables (releasing the code objects their stacks held). Native patches come off first.
 
         ``before_capture`` runs after the hooks stopped recording and before the capture: what it
         frees is still in the (frozen) tables, so a caller short of memory can release its data
         first. If the capture fails (MemoryError), the tables are kept and :meth:`capture` retries."""
+        ae_alloc_native_stop()
         if ae_alloc_stop() != 0:
             raise OSError(22, "allocation tracking was not running")
         self.running = False
@@ -486,8 +527,89 @@ cdef class HeapSession:
         """Capture the stopped session's live blocks and drop the C tables (once; a no-op after)."""
         if self._final is not None or self.running:
             return
-        self._final = (self._live_now(), self.stats(), self._sites_now())
+        self._final = (self._live_now(), self.stats(), self._sites_now(), self.threads(), self._peak_now())
         ae_alloc_reset()
+
+    def after_fork_child(self):
+        """In a forked child: the C core stopped recording at fork; uninstall the inherited hooks
+        and keep the totals as they were at fork (live blocks are not copied out)."""
+        ae_alloc_native_stop()
+        ae_alloc_after_fork_child()
+        if self.running:
+            self.running = False
+            self.forked = True
+            self._final = (None, self.stats(), ([], [], []), self.threads(), None)
+
+    def threads(self):
+        """Exact per-thread totals: {tid: {allocated_bytes, allocations, freed_bytes, frees}};
+        tid -1 sums the threads past the C core's slot limit (16383 per session)."""
+        cdef ae_thread_stats_t *rows = NULL
+        cdef size_t count = 0, capacity = 0, k
+        if self._final is not None:
+            return {tid: dict(row) for tid, row in self._final[3].items()}
+        if ae_alloc_threads(&rows, &count, &capacity) != 0:
+            raise MemoryError()
+        out = {}
+        try:
+            for k in range(count):
+                row = out.setdefault(rows[k].tid, {"allocated_bytes": 0, "allocations": 0,
+                                                   "freed_bytes": 0, "frees": 0})
+                # A tid the kernel reused within a session had two slots: one row per tid.
+                row["allocated_bytes"] += rows[k].allocated_bytes
+                row["allocations"] += rows[k].allocations
+                row["freed_bytes"] += rows[k].freed_bytes
+                row["frees"] += rows[k].frees
+        finally:
+            ae_alloc_threads_free(rows, capacity)
+        return out
+
+    def capture_peak(self):
+        """Exact mode: if the heap is above the last captured peak, copy every stack's live bytes
+        and blocks now; True if this call captured a new peak. Cheap when it does not (one
+        comparison under the allocator lock); callable from any thread (releases the GIL)."""
+        cdef int captured
+        if not self.running:
+            return False
+        with nogil:
+            captured = ae_alloc_capture_peak()
+        return bool(captured)
+
+    cdef tuple _peak_now(self):
+        cdef ae_peak_row_t *rows = NULL
+        cdef size_t count = 0, k
+        cdef uint64_t heap = 0, at_ns = 0
+        ae_alloc_ignore_thread(1)
+        try:
+            if ae_alloc_peak(&rows, &count, &heap, &at_ns) != 0:
+                raise MemoryError()
+            try:
+                stack_ids = [0] * count
+                nbytes = [0] * count
+                blocks = [0] * count
+                for k in range(count):
+                    stack_ids[k] = self._stack_of(rows[k].stack)
+                    nbytes[k] = rows[k].bytes
+                    blocks[k] = rows[k].count
+            finally:
+                ae_alloc_peak_free(rows, count)
+            return (list(self._table.frames), list(self._stacks),
+                    {"stack": stack_ids, "bytes": nbytes, "count": blocks},
+                    {"heap_bytes": heap, "at_ns": at_ns})
+        finally:
+            ae_alloc_ignore_thread(0)
+
+    def peak_stacks(self):
+        """The stacks live at the captured peak (exact mode) as (frames, stacks, columns, info):
+        frames/stacks as in live(); columns lists stack (index into stacks), bytes, count (live
+        blocks); info {heap_bytes: the tracked heap at the capture, at_ns: when, since start}.
+        Empty in sampled mode. While running: as of the last capture; after stop: final."""
+        if self._final is not None:
+            if self._final[4] is None:
+                raise OSError(22, "no peak was kept (the session ended in a forked child)")
+            return self._final[4]
+        if not self.running:
+            raise OSError(22, "allocation tracking has not been started")
+        return self._peak_now()
 
     def stats(self):
         cdef ae_alloc_stats_t s
@@ -507,6 +629,7 @@ cdef class HeapSession:
             "unattributed": s.unattributed,
             "untracked": s.untracked,
             "foreign_frees": s.foreign_frees,
+            "threads": s.threads,
             "start_ns": s.start_ns,
             "stop_ns": s.stop_ns,
         }
@@ -601,6 +724,8 @@ cdef class HeapSession:
         first), columns raw little-endian bytes: stack int32, size/tid/time_ns int64. While
         running: now; after stop: as they were at stop."""
         if self._final is not None:
+            if self._final[0] is None:
+                raise OSError(22, "no live blocks were kept (the session ended in a forked child)")
             return self._final[0]
         if not self.running:
             raise OSError(22, "allocation tracking has not been started")
@@ -751,3 +876,16 @@ def alloc_current_bytes():
     cdef ae_alloc_stats_t s
     ae_alloc_stats(&s)
     return s.current_bytes
+
+
+def alloc_sampled_shadow():
+    """True if sampled mode keeps unsampled block sizes in the lock-free size shadow (False: it
+    could not map its address space and uses the locked table for every block)."""
+    return bool(ae_alloc_sampled_shadow())
+
+
+def _debug_hold_alloc_lock(double seconds):
+    """Tests only: hold the allocator lock for `seconds` (releases the GIL meanwhile)."""
+    cdef uint64_t ns = <uint64_t>(seconds * 1e9)
+    with nogil:
+        ae_alloc_debug_hold_lock(ns)

@@ -18,6 +18,7 @@ heap into a :class:`~aether_perf.model.memory_series.MemorySeries` (``snapshot()
 from __future__ import annotations
 
 import errno
+import os
 import platform
 import threading
 import time
@@ -31,7 +32,7 @@ from aether_perf.units import parse_duration, parse_size
 from aether_native import _core
 
 if TYPE_CHECKING:
-    from aether_perf.model.heap import HeapSnapshot
+    from aether_perf.model.heap import HeapMeta, HeapSnapshot
     from aether_perf.model.memory_series import MemorySeries
 
     from aether_native.memseries import MemorySeriesRecorder
@@ -53,6 +54,12 @@ _active: AllocationTracker | None = None
 class AllocationTracker:
     """Track the Python allocator domains between :meth:`start` and :meth:`stop`.
 
+    ``peak_interval`` (exact mode; seconds or "10ms") starts a poller thread that calls
+    :meth:`capture_peak` at that interval, so :meth:`peak_snapshot` misses only peaks shorter than
+    it. ``native=True`` also tracks what C extensions (and the libraries they load) allocate with
+    malloc & co. and anonymous mmap, by patching their GOT slots while the tracker runs (see
+    csrc/got.h): a numpy array's data shows up under the Python line that created it.
+
     Raises :class:`InvalidArgument` for an unknown mode or an unparsable/out-of-range sample rate,
     :class:`SamplerBusyError` when another tracker is running, :class:`SamplerStateError` for
     calls out of order (snapshot before start, stop when not running)."""
@@ -63,6 +70,8 @@ class AllocationTracker:
         sample_rate: str | int = DEFAULT_SAMPLE_RATE,
         max_depth: int = DEFAULT_MAX_DEPTH,
         series_interval: str | float | None = DEFAULT_SERIES_INTERVAL,
+        native: bool = False,
+        peak_interval: str | float | None = None,
     ) -> None:
         if mode not in MODES:
             raise InvalidArgument(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -89,6 +98,18 @@ class AllocationTracker:
         self.mode = mode
         self.sample_rate = rate if mode == "sampled" else 0
         self.max_depth = max_depth
+        if not isinstance(native, bool):
+            raise InvalidArgument(f"native must be True or False, got {native!r}")
+        self.native = native
+        self.peak_interval = (
+            None
+            if peak_interval is None
+            else parse_duration(peak_interval, name="peak_interval", minimum=0.001, maximum=60.0)
+        )
+        if self.peak_interval is not None and mode != "exact":
+            raise InvalidArgument("peak_interval needs mode='exact' (the peak snapshot is exact-mode only)")
+        self._poller: threading.Thread | None = None
+        self._poll_stop = threading.Event()
         self._session: _core.HeapSession | None = None
         self._start_time = 0.0
 
@@ -118,12 +139,31 @@ class AllocationTracker:
                         "another AllocationTracker is already running in this process"
                     ) from None
                 raise
+            if self.native:
+                try:
+                    session.start_native()
+                except OSError:
+                    session.stop()
+                    raise
             self._session = session
             self._start_time = time.time()
             _active = self
             if self._recorder is not None:
                 self._recorder.start(origin_ns)
+            if self.peak_interval is not None:
+                self._poll_stop.clear()
+                self._poller = threading.Thread(
+                    target=self._poll_peaks, args=(session, self.peak_interval), daemon=True
+                )
+                self._poller.start()
         return self
+
+    def _poll_peaks(self, session: _core.HeapSession, interval: float) -> None:
+        """The peak poller: capture_peak() every `interval` seconds, its own allocations left out
+        so it never adds to the heap it watches."""
+        _core.alloc_ignore_current_thread(True)
+        while not self._poll_stop.wait(interval):
+            session.capture_peak()
 
     def stop(self, *, before_capture: Callable[[], object] | None = None) -> AllocationTracker:
         """Stop tracking; snapshot() and statistics() then describe the state at this moment.
@@ -137,6 +177,10 @@ class AllocationTracker:
         with _lock:
             if self._session is None or not self._session.running:
                 raise SamplerStateError("stop() called on an AllocationTracker that is not running")
+            if self._poller is not None:
+                self._poll_stop.set()
+                self._poller.join()
+                self._poller = None
             if self._recorder is not None:
                 self._recorder.stop()  # first: its last point is the heap just before stop
             try:
@@ -231,17 +275,91 @@ class AllocationTracker:
     def statistics(self) -> dict[str, int]:
         """Exact totals since start (in both modes): ``allocated_bytes``, ``allocations``,
         ``freed_bytes``, ``frees`` (frees of blocks allocated since start), ``current_bytes``,
-        ``peak_bytes``, ``live_blocks``, plus diagnostic counters (``sampled_allocations``,
-        ``stacks``, ``unattributed``, ``untracked``, ``foreign_frees``)."""
+        ``peak_bytes``, ``live_blocks``, ``threads`` (threads that allocated or freed), plus
+        diagnostic counters (``sampled_allocations``, ``stacks``, ``unattributed``,
+        ``untracked``, ``foreign_frees``). ``peak_bytes`` is exact in exact mode; in sampled
+        mode it is taken from per-thread nets flushed every 64 KiB, so it is within 64 KiB per
+        thread of the true high-water mark."""
         stats = self._require_session("statistics").stats()
         stats.pop("start_ns", None)
         stats.pop("stop_ns", None)
         return stats
 
+    def thread_statistics(self) -> dict[int, dict[str, int]]:
+        """Exact totals per thread id (in both modes): ``allocated_bytes``, ``allocations``,
+        ``freed_bytes``, ``frees``. A free counts on the thread that freed, so a thread's
+        allocated minus freed may be negative. They sum to :meth:`statistics`' totals."""
+        return self._require_session("thread_statistics").threads()
+
+    def capture_peak(self) -> bool:
+        """Exact mode: copy the per-stack live bytes now if the heap is above the last captured
+        peak; True if a new peak was captured. The tracker captures by itself each time the heap
+        grows 1/16 + 1 MiB past the last capture and once at stop; a poller (e.g. every 10 ms)
+        calling this narrows the gap to the true high-water mark to what happens between two
+        polls. Cheap when there is no new peak; safe from any thread."""
+        if self.mode != "exact" or self._session is None:
+            return False
+        return self._session.capture_peak()
+
+    def peak_snapshot(self) -> HeapSnapshot:
+        """The stacks live at the heap's high-water mark (exact mode): their live bytes and blocks
+        at the last peak capture, one row per block (the C core keeps per-stack totals only, so
+        a row's size is its stack's mean block size; per-stack sums are exact).
+        The capture is the highest heap level seen at a capture point (see :meth:`capture_peak`),
+        so it is within 1/16 + 1 MiB of the true peak without a poller, and exact when the peak
+        was held across a poll or reached at stop. ``meta.current_bytes`` is the heap at the
+        capture, ``meta.extra["peak_at_s"]`` when it was taken (seconds since start)."""
+        import numpy as np
+        from aether_perf.model.frame import Frame
+        from aether_perf.model.heap import HeapSnapshot
+
+        session = self._require_session("peak_snapshot")
+        if self.mode != "exact":
+            raise SamplerStateError(
+                "peak_snapshot() needs mode='exact' (sampled mode keeps no per-stack totals)"
+            )
+        if session.forked:
+            raise SamplerStateError(
+                "peak_snapshot(): this tracker was running when the process forked; "
+                "the child keeps only its totals (statistics())"
+            )
+        frames, stacks, columns, info = session.peak_stacks()
+        nbytes = np.asarray(columns["bytes"], dtype=np.int64)
+        count = np.asarray(columns["count"], dtype=np.int64)
+        # One row per block, as exact-mode snapshots have: the C core keeps per-stack totals
+        # only, so a stack's blocks share its bytes evenly (the first bytes % count get one
+        # more), which keeps every sum exact while single block sizes are the stack's mean.
+        stack = np.repeat(np.asarray(columns["stack"], dtype=np.int32), count)
+        base = np.repeat(nbytes // np.maximum(count, 1), count)
+        starts = np.cumsum(count) - count
+        rank = np.arange(len(stack), dtype=np.int64) - np.repeat(starts, count)
+        size = base + (rank < np.repeat(nbytes % np.maximum(count, 1), count))
+        meta = self._meta(session.stats())
+        meta.current_bytes = int(info["heap_bytes"])
+        meta.extra["peak"] = True
+        meta.extra["peak_at_s"] = info["at_ns"] / 1e9
+        return HeapSnapshot(
+            [Frame(function=q, file=f, line=line, first_line=first) for q, f, line, first in frames],
+            stacks,
+            stack=stack,
+            size=size.astype(np.int64),
+            bytes=size.astype(np.int64),
+            count=np.ones(len(stack), dtype=np.float64),
+            tid=np.full(len(stack), -1, dtype=np.int64),
+            time_ns=np.full(len(stack), int(info["at_ns"]), dtype=np.int64),
+            meta=meta,
+        )
+
     def raw_snapshot(self) -> tuple[list[tuple[str, str, int, int]], list[tuple[int, ...]], dict[str, Any]]:
         """The recording layer's output: (frames, stacks, numpy columns stack/size/bytes/count/
         tid/time_ns), without building a HeapSnapshot."""
-        return self._columns(self._require_session("snapshot").live())
+        session = self._require_session("snapshot")
+        if session.forked:
+            raise SamplerStateError(
+                "snapshot(): this tracker was running when the process forked; "
+                "the child keeps only its totals (statistics())"
+            )
+        return self._columns(session.live())
 
     def _columns(
         self, live: tuple[list[tuple[str, str, int, int]], list[tuple[int, ...]], dict[str, bytes]]
@@ -331,7 +449,26 @@ class AllocationTracker:
         series: MemorySeries | None,
     ) -> HeapSnapshot:
         from aether_perf.model.frame import Frame
-        from aether_perf.model.heap import HeapMeta, HeapSnapshot
+        from aether_perf.model.heap import HeapSnapshot
+
+        meta = self._meta(stats)
+        # Per-line allocation totals (freed blocks included) for annotate and diagnose; a capture
+        # that ran out of memory at stop has none (only the totals and the series survive).
+        if frames or not self.capture_error:
+            meta.extra["sites"] = self.sites()
+        return HeapSnapshot(
+            [Frame(function=q, file=f, line=line, first_line=first) for q, f, line, first in frames],
+            stacks,
+            meta=meta,
+            series=series,
+            **columns,
+        )
+
+    def _thread_rows(self) -> dict[int, dict[str, int]]:
+        return self._session.threads() if self._session is not None else {}
+
+    def _meta(self, stats: dict[str, int]) -> HeapMeta:
+        from aether_perf.model.heap import HeapMeta
 
         end_ns = stats["stop_ns"] or _core.clock_ns()
         meta = HeapMeta(
@@ -340,7 +477,7 @@ class AllocationTracker:
             start_time=self._start_time,
             duration=max(0, end_ns - stats["start_ns"]) / 1e9,
             python_version=platform.python_version(),
-            native=False,
+            native=self.native,
             allocated_bytes=stats["allocated_bytes"],
             freed_bytes=stats["freed_bytes"],
             allocations=stats["allocations"],
@@ -356,17 +493,26 @@ class AllocationTracker:
                     "unattributed",
                     "untracked",
                     "foreign_frees",
+                    "threads",
                 )
             },
         )
-        # Per-line allocation totals (freed blocks included) for annotate and diagnose; a capture
-        # that ran out of memory at stop has none (only the totals and the series survive).
-        if frames or not self.capture_error:
-            meta.extra["sites"] = self.sites()
-        return HeapSnapshot(
-            [Frame(function=q, file=f, line=line, first_line=first) for q, f, line, first in frames],
-            stacks,
-            meta=meta,
-            series=series,
-            **columns,
-        )
+        # JSON object keys are strings: thread ids as text.
+        meta.extra["thread_totals"] = {str(tid): row for tid, row in self._thread_rows().items()}
+        return meta
+
+
+def _after_fork_in_child() -> None:
+    """A forked child inherits the tracker mid-run: the C core already stopped recording at fork
+    (pthread_atfork); here the inherited hooks come off and the child may start its own tracker.
+    The parent's tracker object in the child keeps the totals as they were at fork."""
+    global _active
+    _lock._at_fork_reinit()  # type: ignore[attr-defined]
+    tracker, _active = _active, None
+    if tracker is not None:
+        tracker._poller = None  # threads do not survive fork
+        if tracker._session is not None:
+            tracker._session.after_fork_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -5,9 +5,11 @@
 Runs one allocation-heavy workload (churn 2,000,000 small objects, allocate and free 2,000 buffers
 of 1 MiB, leak 10,000 objects of 1 KiB from a known function, ``leak_kib``) in a fresh process per
 measurement: with no tracker, under ``AllocationTracker(mode="exact")`` and
-``AllocationTracker(mode="sampled", sample_rate="512KiB")``, under ``tracemalloc.start(1)`` and,
-when memray is installed, under ``python -m memray run`` with and without
-``--trace-python-allocators``. Configurations are interleaved: every round runs each one once, in
+``AllocationTracker(mode="sampled", sample_rate="512KiB")``, both again with ``native=True`` (GOT
+patching of the loaded extensions; this workload's allocations all go through PyMem, so it prices
+the patching and the wider hooks), under ``tracemalloc.start(1)`` and, when memray is installed,
+under ``python -m memray run`` plain, with ``--trace-python-allocators`` and with ``--native``.
+Configurations are interleaved: every round runs each one once, in
 a new random order. Prints, per configuration, the median workload wall time (timed by the workload
 itself, tracker start/stop outside it), its ratio to the untracked median beside the target, the
 size of the capture file (aether: ``HeapSnapshot.save`` of the end snapshot; tracemalloc:
@@ -90,13 +92,14 @@ def main():
     leak_line = next(i for i, line in enumerate(open(__file__), 1) if "# LEAK" + "-SITE" in line)
     out = {"tracker": a.tracker}
     tracker = None
-    if a.tracker.split("-")[0] in ("exact", "sampled"):
+    if a.tracker.split("-")[0] in ("exact", "sampled", "native"):
         from aether_native import AllocationTracker
 
         # "-noseries": without the memory-over-time thread (on by default, every 10 ms).
         series = None if a.tracker.endswith("-noseries") else "10ms"
-        mode = a.tracker.split("-")[0]
-        tracker = AllocationTracker(mode=mode, sample_rate="512KiB", series_interval=series)
+        mode = "sampled" if "sampled" in a.tracker else "exact"
+        native = a.tracker.startswith("native")
+        tracker = AllocationTracker(mode=mode, sample_rate="512KiB", series_interval=series, native=native)
         tracker.start()
     elif a.tracker == "tracemalloc":
         import tracemalloc
@@ -157,6 +160,7 @@ class Config:
     tracker: str = "none"  # the workload's --tracker
     ratio_target: float | None = None  # at most this times the untracked median
     memray_python: bool = False  # memray --trace-python-allocators
+    memray_native: bool = False  # memray --native
 
 
 def all_configs() -> list[Config]:
@@ -166,9 +170,12 @@ def all_configs() -> list[Config]:
         Config("aether-sampled", "aether", "aether sampled 512KiB", "sampled", 1.15),
         Config("aether-exact-noseries", "aether", "aether exact, no memory series", "exact-noseries"),
         Config("aether-sampled-noseries", "aether", "aether sampled, no memory series", "sampled-noseries"),
+        Config("aether-native", "aether", "aether exact --native", "native"),
+        Config("aether-native-sampled", "aether", "aether sampled --native", "native-sampled"),
         Config("tracemalloc", "tracemalloc", "tracemalloc (1 frame)", "tracemalloc"),
         Config("memray", "memray", "memray run"),
         Config("memray-pyalloc", "memray", "memray --trace-python-allocators", memray_python=True),
+        Config("memray-native", "memray", "memray --native", memray_native=True),
     ]
 
 
@@ -263,6 +270,7 @@ def run_one(cfg: Config, rnd: int, script: Path, scale: float, env: dict[str, st
     if cfg.tool == "memray":
         capture = tmp / f"{cfg.name}-{rnd}.bin"
         flags = ["--trace-python-allocators"] if cfg.memray_python else []
+        flags += ["--native"] if cfg.memray_native else []
         cmd = [sys.executable, "-m", "memray", "run", "-q", "-o", str(capture), "--force", *flags, *cmd[1:]]
     t0 = time.perf_counter()
     try:

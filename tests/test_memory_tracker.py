@@ -255,3 +255,16 @@ def test_calls_before_start() -> None:
         tracker.statistics()
     with pytest.raises(SamplerStateError):
         tracker.stop()
+
+
+def test_thread_totals_sum_to_the_totals(
+    exact_run: tuple[AllocationTracker, list[object]], sampled_run: tuple[AllocationTracker, list[object]]
+) -> None:
+    for tracker, _keep in (exact_run, sampled_run):
+        stats = tracker.statistics()
+        per = tracker.thread_statistics()
+        assert stats["threads"] == len(per) >= 1
+        for key in ("allocated_bytes", "allocations", "freed_bytes", "frees"):
+            assert sum(row[key] for row in per.values()) == stats[key], (tracker.mode, key)
+        # the workload ran on this thread: the leak and the buffers are its allocations
+        assert per[threading.get_native_id()]["allocated_bytes"] >= BUFFERS * MIB + LEAK_BYTES

@@ -84,7 +84,8 @@ def build_parser() -> ArgumentParser:
     how.add_argument(
         "--native",
         action="store_true",
-        help="also track malloc/mmap of C extensions (not implemented yet; coming)",
+        help="also track malloc/calloc/realloc/free/mmap of C extensions (e.g. numpy arrays), "
+        "attributed to the Python line that called them",
     )
     leaks = parser.add_argument_group("leak check")
     leaks.add_argument(
@@ -207,8 +208,6 @@ def _size(value: str, name: str, minimum: int) -> int:
 def run(argv: list[str], stderr: TextIO) -> int:
     split = _split(argv)
     ns = build_parser().parse_args(split.own)
-    if ns.native:
-        raise UsageError("--native is not implemented yet (native allocation tracking is coming)")
     target = resolve_target(split)
     rate = _size(ns.sample_rate, "--sample-rate", 1)
     limit = _size(ns.fail_over, "--fail-over", 0) if ns.fail_over is not None else None
@@ -232,7 +231,7 @@ def run(argv: list[str], stderr: TextIO) -> int:
     validate(target)
     if series is None and every is not None:
         raise UsageError("--checkpoint needs the memory series (drop --series-interval off)")
-    tracker = _make_tracker(ns.mode, rate, series)
+    tracker = _make_tracker(ns.mode, rate, series, ns.native)
     if every is not None:
         tracker.checkpoint_every(every, _Checkpointer(path, target, stderr))
 
@@ -295,6 +294,7 @@ def run(argv: list[str], stderr: TextIO) -> int:
             from aether_perf.report.heap_text import render_heap_summary, render_leak_report
 
             render_heap_summary(snapshot, top=ns.top, file=stderr, color=None)
+            print_thread_totals(snapshot, stderr)
             render_leak_report(report, full=ns.leak_check == "full", file=stderr, color=None)
             print(
                 f"aether: wrote heap snapshot to {shown} ({len(snapshot):,} live blocks)",
@@ -309,6 +309,26 @@ def run(argv: list[str], stderr: TextIO) -> int:
             status = EXIT_FAILED
         _flush(stderr)
     return status
+
+
+def print_thread_totals(snapshot: HeapSnapshot, file: TextIO) -> None:
+    """The exact per-thread totals the tracker keeps (meta.extra["thread_totals"]), busiest first.
+    A free counts on the thread that freed, so a thread's net may be negative."""
+    from aether_perf.units import format_size
+
+    rows = snapshot.meta.extra.get("thread_totals") or {}
+    if not rows:
+        return
+    print(f"per-thread totals ({len(rows)} thread{'s' if len(rows) != 1 else ''}):", file=file)
+    ranked = sorted(rows.items(), key=lambda kv: -int(kv[1].get("allocated_bytes", 0)))
+    for tid, row in ranked:
+        name = "other threads" if tid == "-1" else f"thread {tid}"
+        print(
+            f"  {name}: allocated {format_size(int(row['allocated_bytes']))} in "
+            f"{int(row['allocations']):,} blocks, freed {format_size(int(row['freed_bytes']))} in "
+            f"{int(row['frees']):,} blocks",
+            file=file,
+        )
 
 
 def trim_runner_stacks(snapshot: HeapSnapshot) -> HeapSnapshot:
@@ -416,11 +436,11 @@ def _release_main() -> None:
     gc.collect()
 
 
-def _make_tracker(mode: str, rate: int, series: float | None) -> AllocationTracker:
+def _make_tracker(mode: str, rate: int, series: float | None, native: bool) -> AllocationTracker:
     from aether_native.memory import AllocationTracker
 
     try:
-        return AllocationTracker(mode=mode, sample_rate=rate, series_interval=series)
+        return AllocationTracker(mode=mode, sample_rate=rate, series_interval=series, native=native)
     except Exception as exc:
         raise from_exception(exc) from None
 
