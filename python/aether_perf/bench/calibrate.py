@@ -1,0 +1,63 @@
+"""How many loops make one value: long enough for the timer, short enough to take many values.
+
+The timer is ``time.perf_counter``. Its *effective* resolution (the smallest step two successive
+reads show, which includes the cost of the call) is measured rather than trusted from
+``get_clock_info``; a value must be at least ``RESOLUTION_FACTOR`` times that, and at least the
+requested target duration. Calibration follows pytest-benchmark and asv: double the loops until
+one value takes a sizeable part of the target, then scale linearly to reach it.
+Standard library only: worker processes load this file directly (see ``worker.py``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+#: A value lasts at least this many timer resolutions, so quantisation stays under 0.1%.
+RESOLUTION_FACTOR = 1000
+#: Loops are never calibrated above this (a benchmark of an empty function stays finite).
+MAX_LOOPS = 10**9
+
+
+def timer_resolution(samples: int = 200) -> float:
+    """The smallest non-zero difference between successive ``perf_counter`` reads, in seconds."""
+    clock = time.perf_counter
+    best = math.inf
+    for _ in range(samples):
+        start = clock()
+        now = clock()
+        while now == start:
+            now = clock()
+        best = min(best, now - start)
+    return best
+
+
+def time_loops(call: Callable[[], object], loops: int) -> float:
+    """Seconds that ``loops`` calls of ``call`` take (the loop itself included, as in timeit)."""
+    clock = time.perf_counter
+    iterations = range(loops)
+    start = clock()
+    for _ in iterations:
+        call()
+    return clock() - start
+
+
+def calibrate(call: Callable[[], object], target: float, resolution: float | None = None) -> int:
+    """Loops per value so that one value lasts about ``target`` seconds (at least
+    ``RESOLUTION_FACTOR`` timer resolutions). The first call may warm caches; it is not used."""
+    floor = (resolution if resolution is not None else timer_resolution()) * RESOLUTION_FACTOR
+    target = max(target, floor)
+    call()
+    loops = 1
+    while True:
+        duration = time_loops(call, loops)
+        if duration >= target * 0.25 or loops >= MAX_LOOPS:
+            break
+        # Jump straight towards the target once a duration is measurable; double otherwise.
+        if duration > floor / 10:
+            loops = min(MAX_LOOPS, max(loops * 2, math.ceil(loops * target * 0.5 / duration)))
+        else:
+            loops = min(MAX_LOOPS, loops * 2)
+    scaled = math.ceil(loops * target / max(duration, 1e-12))
+    return max(1, min(MAX_LOOPS, scaled))
