@@ -3,6 +3,7 @@
     aether profile [options] [--] script.py [args ...]     run and profile a program in-process
     aether perf-report --input run.aprof [options]         summarise or convert a saved profile
     aether memcheck [options] [--] script.py [args ...]    run a program under the allocation tracker
+    aether bench [PATHS] [options]                         run micro-benchmarks; compare; gate on regressions
     aether --version
 
 Exit statuses: the target's own for `profile`; 2 for bad input (one `aether: error:` line on
@@ -34,12 +35,15 @@ usage: aether profile [options] [--] script.py [args ...]
        aether perf-report --input run.aprof [--format text|html|svg|speedscope|collapsed|pprof|chrome-trace]
                           [--diff BASE.aprof] [--top N] [-o FILE]
        aether memcheck [--mode exact|sampled] [--leak-check summary|full] [--fail-over SIZE] -- script.py
+       aether bench [PATHS] [--filter PATTERN] [--save NAME] [--compare BASELINE | --compare-ref REF]
+                    [--fail-on-regression 5%] [--json F] [--html F] [--markdown F] [--quick]
        aether --version
 
 commands:
   profile      run a Python script or module in-process under the sampling profiler
   perf-report  print a summary of a saved profile or heap snapshot, compare, or convert it
   memcheck     run a Python script or module under the allocation tracker; report leaks
+  bench        run micro-benchmarks in fresh processes; save, compare, fail on a regression
 
 'aether COMMAND --help' describes each command's options.
 """
@@ -76,9 +80,14 @@ def _source_tree_version() -> str | None:
 
 
 def _commands() -> dict[str, Callable[[list[str], TextIO], int]]:
-    from aether_native.cli import memcheck_cmd, profile_cmd, report_cmd
+    from aether_native.cli import bench_cmd, memcheck_cmd, profile_cmd, report_cmd
 
-    return {"profile": profile_cmd.run, "perf-report": report_cmd.run, "memcheck": memcheck_cmd.run}
+    return {
+        "profile": profile_cmd.run,
+        "perf-report": report_cmd.run,
+        "memcheck": memcheck_cmd.run,
+        "bench": bench_cmd.run,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -59,5 +59,7 @@ def calibrate(call: Callable[[], object], target: float, resolution: float | Non
             loops = min(MAX_LOOPS, max(loops * 2, math.ceil(loops * target * 0.5 / duration)))
         else:
             loops = min(MAX_LOOPS, loops * 2)
+    # The fastest of three: a preemption during one timing must not shrink the loops.
+    duration = min(duration, time_loops(call, loops), time_loops(call, loops))
     scaled = math.ceil(loops * target / max(duration, 1e-12))
     return max(1, min(MAX_LOOPS, scaled))

@@ -122,7 +122,9 @@ def identity_warnings(base: Suite, head: Suite) -> list[str]:
     return warnings
 
 
-def compare(base: Suite, head: Suite, threshold: float = 0.05, alpha: float = 0.05, seed: int = 0) -> ComparisonReport:
+def compare(
+    base: Suite, head: Suite, threshold: float = 0.05, alpha: float = 0.05, seed: int = 0
+) -> ComparisonReport:
     """Compare ``head`` against ``base`` (see the module doc for the decision rule)."""
     base_by_id, head_by_id = base.by_id(), head.by_id()
     comparisons: list[Comparison] = []
@@ -168,5 +170,11 @@ def compare(base: Suite, head: Suite, threshold: float = 0.05, alpha: float = 0.
         elif min_attainable_p(item.base_processes, item.head_processes) >= alpha:
             item.verdict = "insufficient data"
     for bench_id in base_by_id.keys() - head_by_id.keys():
-        comparisons.append(Comparison(bench_id, "missing", base_median=median(base_by_id[bench_id].process_medians() or [math.nan])))
-    return ComparisonReport(base.name, head.name, threshold, alpha, comparisons, identity_warnings(base, head))
+        comparisons.append(
+            Comparison(
+                bench_id, "missing", base_median=median(base_by_id[bench_id].process_medians() or [math.nan])
+            )
+        )
+    return ComparisonReport(
+        base.name, head.name, threshold, alpha, comparisons, identity_warnings(base, head)
+    )

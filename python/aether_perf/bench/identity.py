@@ -56,7 +56,11 @@ def current_identity(directory: Path | None = None, python: str | None = None) -
         executable = sys.executable
     else:
         done = subprocess.run(
-            [python, "-c", "import platform;print(platform.python_implementation(), platform.python_version())"],
+            [
+                python,
+                "-c",
+                "import platform;print(platform.python_implementation(), platform.python_version())",
+            ],
             capture_output=True,
             text=True,
             check=True,

@@ -92,7 +92,7 @@ def benchmark(
     def register(target: Callable[..., object]) -> Callable[..., object]:
         _register(
             Benchmark(
-                name=name or getattr(target, "__name__", "benchmark"),
+                name=name or str(getattr(target, "__name__", "benchmark")),
                 func=target,
                 group=group,
                 setup=setup,
@@ -106,7 +106,7 @@ def benchmark(
     return register
 
 
-class group:  # noqa: N801 - used like a function: `with group("vector ops") as g:`
+class group:
     """Benchmarks that belong together and share a ``setup``: ``g.add(name, func)``.
 
     ``with group("vector ops", setup=make_data) as g: g.add("numpy", lambda d: d * d)``.

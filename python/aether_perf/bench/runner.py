@@ -195,7 +195,11 @@ def run(
     results = {
         side.label: {
             bench_id: BenchmarkResult(
-                bench_id, meta[bench_id]["name"], meta[bench_id]["group"], meta[bench_id]["file"], loops[bench_id]
+                bench_id,
+                meta[bench_id]["name"],
+                meta[bench_id]["group"],
+                meta[bench_id]["file"],
+                loops[bench_id],
             )
             for bench_id in side_ids[side.label]
         }

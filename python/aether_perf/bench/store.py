@@ -93,7 +93,9 @@ def from_document(document: Any, where: str) -> Suite:
             benchmarks=benchmarks,
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise ProfileFormatError(f"{where}: corrupt benchmark results ({type(exc).__name__}: {exc})") from None
+        raise ProfileFormatError(
+            f"{where}: corrupt benchmark results ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def load_file(path: str | os.PathLike[str]) -> Suite:

@@ -50,9 +50,7 @@ def _counter(hook: str | None) -> Any:
     return factory()
 
 
-def _measure(
-    call: Any, loops: int, spec: dict[str, Any], noise: Any, counter: Any
-) -> dict[str, Any]:
+def _measure(call: Any, loops: int, spec: dict[str, Any], noise: Any, counter: Any) -> dict[str, Any]:
     values: list[float] = []
     waits: list[int] = []
     switches: list[int] = []
