@@ -21,15 +21,15 @@ from aether_perf.bench.registry import Benchmark, benchmark, group
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from aether_perf.bench.compare import Comparison, ComparisonReport, compare
+    from aether_perf.bench.comparison import Comparison, ComparisonReport, compare
     from aether_perf.bench.results import BenchmarkResult, Suite
     from aether_perf.bench.runner import QUICK, Settings, run_benchmarks
     from aether_perf.bench.store import BenchStore, load_file
 
 _LAZY = {
-    "Comparison": "compare",
-    "ComparisonReport": "compare",
-    "compare": "compare",
+    "Comparison": "comparison",
+    "ComparisonReport": "comparison",
+    "compare": "comparison",
     "BenchmarkResult": "results",
     "Suite": "results",
     "QUICK": "runner",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from aether_perf.bench.compare import Comparison
+from aether_perf.bench.comparison import Comparison
 
 _UNITS = ((1e-9, "ns"), (1e-6, "us"), (1e-3, "ms"), (1.0, "s"))
 

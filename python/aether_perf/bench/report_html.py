@@ -14,7 +14,7 @@ import math
 import random
 from collections.abc import Sequence
 
-from aether_perf.bench.compare import Comparison, ComparisonReport
+from aether_perf.bench.comparison import Comparison, ComparisonReport
 from aether_perf.bench.formatting import fmt_interval, fmt_p, fmt_pct, fmt_ratio, fmt_time
 from aether_perf.bench.results import BenchmarkResult, Suite
 from aether_perf.bench.stats import quantile, tukey_outliers

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aether_perf.bench.compare import ComparisonReport
+from aether_perf.bench.comparison import ComparisonReport
 from aether_perf.bench.formatting import fmt_interval, fmt_p, fmt_pct, fmt_ratio, fmt_time
 from aether_perf.bench.results import Suite
 

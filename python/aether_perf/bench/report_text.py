@@ -8,7 +8,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from aether_perf.bench.compare import ComparisonReport
+from aether_perf.bench.comparison import ComparisonReport
 from aether_perf.bench.formatting import fmt_interval, fmt_p, fmt_pct, fmt_ratio, fmt_time
 from aether_perf.bench.results import Suite
 from aether_perf.report.text import make_console
