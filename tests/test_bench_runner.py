@@ -18,7 +18,7 @@ from aether_perf.bench.noise import contaminated, delta, snapshot
 from aether_perf.bench.runner import HARNESS_ROOT, Settings, Side, current_side, make_suite, run
 from aether_perf.errors import InvalidArgument, RunFailed
 
-FAST = Settings(processes=6, values=3, warmups=1, target=0.001, max_reruns=1)
+FAST = Settings(processes=6, values=3, warmups=1, target=0.001, max_reruns=2)
 
 SPIN = """\
 from aether_perf.bench import benchmark, group
@@ -122,7 +122,7 @@ def test_filter_and_no_benchmarks(tmp_path: Path) -> None:
 
 def test_failing_benchmark_is_named(tmp_path: Path) -> None:
     write(tmp_path, "bench_bad.py", "@benchmark\ndef broken():\n    return 1 / 0\n")
-    with pytest.raises(RunFailed, match="'broken' failed.*ZeroDivisionError"):
+    with pytest.raises(RunFailed, match=r"'broken' failed.*ZeroDivisionError"):
         run([current_side([tmp_path])], FAST)
 
 
@@ -138,9 +138,11 @@ def test_a_30_percent_slower_variant_is_flagged(tmp_path: Path) -> None:
         "@benchmark\ndef work():\n    return spin(1000)\n",
         "@benchmark\ndef work():\n    return spin(1300)\n",
     )
-    settings = Settings(processes=8, values=3, warmups=1, target=0.002, max_reruns=1)
+    settings = Settings(processes=8, values=5, warmups=1, target=0.0005)
     results = run([head, base], settings)
-    report = compare(make_suite("base", results["base"], settings), make_suite("head", results["head"], settings))
+    report = compare(
+        make_suite("base", results["base"], settings), make_suite("head", results["head"], settings)
+    )
     (c,) = report.comparisons
     assert c.verdict == "regression", c
     assert c.ratio is not None and c.ci_low is not None and c.ci_high is not None
@@ -150,7 +152,9 @@ def test_a_30_percent_slower_variant_is_flagged(tmp_path: Path) -> None:
     assert c.min_detectable is not None and c.min_detectable < 0.3
     assert [f.rule for f in report.findings()] == ["bench.regression"]
     # the same data the other way round is an improvement, never a regression
-    back = compare(make_suite("head", results["head"], settings), make_suite("base", results["base"], settings))
+    back = compare(
+        make_suite("head", results["head"], settings), make_suite("base", results["base"], settings)
+    )
     assert back.comparisons[0].verdict == "improvement"
 
 
@@ -158,7 +162,9 @@ def test_identical_benchmarks_are_not_flagged_in_20_comparisons(tmp_path: Path) 
     """20 identical benchmarks on both sides, measured interleaved in one run; each pair is
     compared on its own (alpha 0.05, threshold 5%, no multiple-testing correction) and the 20
     together (Holm-corrected, as a real run with 20 benchmarks is)."""
-    body = "".join(f"\n@benchmark(name='same_{i:02d}')\ndef same_{i:02d}():\n    return spin(400)\n" for i in range(20))
+    body = "".join(
+        f"\n@benchmark(name='same_{i:02d}')\ndef same_{i:02d}():\n    return spin(400)\n" for i in range(20)
+    )
     head, base = _two_sides(tmp_path, body, body)
     settings = Settings(processes=6, values=3, warmups=1, target=0.0005, max_reruns=1)
     results = run([head, base], settings)

@@ -205,7 +205,7 @@ def run(argv: list[str], stderr: TextIO) -> int:
 
 def _run(args: argparse.Namespace, stderr: TextIO) -> int:
     from aether_perf.bench import report_text
-    from aether_perf.bench.compare import compare
+    from aether_perf.bench.comparison import compare
     from aether_perf.bench.runner import current_side, make_suite, ref_side, run
     from aether_perf.bench.store import BenchStore, write_file
 

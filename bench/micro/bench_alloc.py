@@ -5,6 +5,7 @@ starts and stops its own session, so a run's benchmarks do not disturb one anoth
 from __future__ import annotations
 
 from aether_perf.bench import group
+
 from aether_native import AllocationTracker
 
 COUNT = 5_000

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 
 from _workloads import synthetic_profile
-
 from aether_perf.bench import group
 from aether_perf.export import chrome_trace, collapsed, pprof, speedscope
 

@@ -9,8 +9,8 @@ times about 10 samples) plus draining them into a Profile; a regression in eithe
 from __future__ import annotations
 
 from _workloads import spin
-
 from aether_perf.bench import group
+
 from aether_native import Sampler
 
 WORK = 30_000  # about 1 ms of pure-Python work per call on the reference machine

@@ -169,7 +169,8 @@ def _comparison_table(report: ComparisonReport) -> str:
     return (
         f"<h2>Against {_e(report.base_name)}</h2>{warnings}<p>Regression: slower by more than "
         f"{_e(fmt_pct(report.threshold))} and significant (Mann-Whitney U, Holm-adjusted "
-        f"p &lt; {report.alpha:g}, 95% CI of the ratio above 1). {len(report.regressions)} found.</p>"
+        f"p &lt; {report.alpha:g}, 95% CI of the ratio entirely beyond the threshold). "
+        f"{len(report.regressions)} found.</p>"
         '<table class="comparison"><tr><th>benchmark</th><th>base</th><th>head</th><th>ratio [95% CI]</th>'
         "<th>p (Holm)</th><th>min. detectable</th><th>verdict</th></tr>" + "".join(rows) + "</table>"
     )

@@ -99,6 +99,7 @@ def render_comparison(
     console.print(table)
     console.print(
         f"regression: slower by more than {fmt_pct(report.threshold)} and significant "
-        f"(Mann-Whitney U, Holm-adjusted p < {report.alpha:g}, 95% CI of the ratio above 1); "
+        f"(Mann-Whitney U, Holm-adjusted p < {report.alpha:g}, 95% CI of the ratio entirely beyond "
+        "the threshold); "
         f"{len(report.regressions)} found"
     )

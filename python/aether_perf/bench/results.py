@@ -29,9 +29,15 @@ class ProcessRun:
     reruns: int = 0
     instructions: list[float | None] | None = None
 
+    def clean_values(self) -> list[float]:
+        """The values not marked contaminated, or all of them when every one is."""
+        clean = [value for value, bad in zip(self.values, self.contaminated, strict=False) if not bad]
+        return clean or list(self.values)
+
     @property
     def median(self) -> float:
-        return median(self.values)
+        """This process's estimate: the median of its clean values (see :meth:`clean_values`)."""
+        return median(self.clean_values())
 
 
 @dataclass
@@ -51,7 +57,7 @@ class BenchmarkResult:
 
     @cached_property
     def summary(self) -> Summary:
-        return summarize([run.values for run in self.processes if run.values])
+        return summarize([run.values for run in self.processes if run.values], self.process_medians())
 
     @property
     def contaminated(self) -> int:

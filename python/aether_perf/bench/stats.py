@@ -215,10 +215,14 @@ class Summary:
     cv: float  #: coefficient of variation of the per-process medians
 
 
-def summarize(process_values: Sequence[Sequence[float]], seed: int = 0) -> Summary:
-    """Statistics over ``process_values`` (one list of values per worker process)."""
+def summarize(
+    process_values: Sequence[Sequence[float]], medians: Sequence[float] | None = None, seed: int = 0
+) -> Summary:
+    """Statistics over ``process_values`` (one list of values per worker process); ``medians``
+    are the per-process estimates (default: each process's median)."""
     flat = [value for values in process_values for value in values]
-    medians = [median(values) for values in process_values if values]
+    if medians is None:
+        medians = [median(values) for values in process_values if values]
     low, high = bootstrap_ci(medians, seed=seed)
     q1, q3 = quantile(flat, 0.25), quantile(flat, 0.75)
     return Summary(
