@@ -43,15 +43,48 @@ def time_loops(call: Callable[[], object], loops: int) -> float:
     return clock() - start
 
 
-def calibrate(call: Callable[[], object], target: float, resolution: float | None = None) -> int:
+def time_loops_running(
+    call: Callable[[], object], loops: int, run_delay_ns: Callable[[], int] | None
+) -> float:
+    """Like :func:`time_loops`, minus the time the thread waited for a CPU meanwhile
+    (``run_delay_ns()`` is the thread's cumulative run-queue wait, -1 when unknown): what the
+    loops take on a machine with nothing else to run. On a busy 2-core machine a 10 ms timing
+    is rarely free of preemption, so calibrating on raw wall time would pick too few loops.
+
+    The clock is read outside the two wait readings: reading ``/proc`` is a system call, and the
+    scheduler may switch away on its return, so a wait can fall between a reading and the loop;
+    timing the whole window makes every counted wait part of the timed span."""
+    if run_delay_ns is None:
+        return time_loops(call, loops)
+    clock = time.perf_counter
+    iterations = range(loops)
+    start = clock()
+    before = run_delay_ns()
+    for _ in iterations:
+        call()
+    after = run_delay_ns()
+    duration = clock() - start
+    if before < 0 or after < 0:
+        return duration
+    return max(duration - (after - before) * 1e-9, 0.0)
+
+
+def calibrate(
+    call: Callable[[], object],
+    target: float,
+    resolution: float | None = None,
+    run_delay_ns: Callable[[], int] | None = None,
+) -> int:
     """Loops per value so that one value lasts about ``target`` seconds (at least
-    ``RESOLUTION_FACTOR`` timer resolutions). The first call may warm caches; it is not used."""
+    ``RESOLUTION_FACTOR`` timer resolutions). The first call may warm caches; it is not used.
+    With ``run_delay_ns`` (see :func:`time_loops_running`) time spent waiting for a CPU is
+    left out of the timings."""
     floor = (resolution if resolution is not None else timer_resolution()) * RESOLUTION_FACTOR
     target = max(target, floor)
     call()
     loops = 1
     while True:
-        duration = time_loops(call, loops)
+        duration = time_loops_running(call, loops, run_delay_ns)
         if duration >= target * 0.25 or loops >= MAX_LOOPS:
             break
         # Jump straight towards the target once a duration is measurable; double otherwise.
@@ -59,7 +92,7 @@ def calibrate(call: Callable[[], object], target: float, resolution: float | Non
             loops = min(MAX_LOOPS, max(loops * 2, math.ceil(loops * target * 0.5 / duration)))
         else:
             loops = min(MAX_LOOPS, loops * 2)
-    # The fastest of three: a preemption during one timing must not shrink the loops.
-    duration = min(duration, time_loops(call, loops), time_loops(call, loops))
-    scaled = math.ceil(loops * target / max(duration, 1e-12))
+    # The fastest of five: a preemption during one timing must not shrink the loops.
+    duration = min(duration, *(time_loops_running(call, loops, run_delay_ns) for _ in range(4)))
+    scaled = math.ceil(loops * target / max(duration, 1e-9))
     return max(1, min(MAX_LOOPS, scaled))

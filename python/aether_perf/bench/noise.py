@@ -17,6 +17,11 @@ from dataclasses import dataclass
 _SCHEDSTAT = "/proc/thread-self/schedstat"
 
 
+def run_delay_ns() -> int:
+    """The calling thread's cumulative run-queue wait in ns; -1 when the kernel does not say."""
+    return _run_delay_ns()
+
+
 def _run_delay_ns() -> int:
     try:
         with open(_SCHEDSTAT, "rb") as handle:

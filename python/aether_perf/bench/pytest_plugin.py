@@ -83,7 +83,7 @@ class BenchFixture:
         def call() -> object:
             return func(*args, **kwargs)
 
-        loops = calibrate.calibrate(call, self.target)
+        loops = calibrate.calibrate(call, self.target, run_delay_ns=noise.run_delay_ns)
         calibrate.time_loops(call, loops)  # warm-up value
         values: list[float] = []
         waits: list[int] = []

@@ -125,7 +125,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                 call = bench.func
             gc.collect()
             if spec["mode"] == "calibrate":
-                loops = calibrate.calibrate(call, float(spec["target"]), resolution)
+                loops = calibrate.calibrate(call, float(spec["target"]), resolution, noise.run_delay_ns)
                 out["loops"][bench.id] = loops
                 # Check the calibration: one value at the chosen loops (reported, not used).
                 out["results"][bench.id] = {"check": calibrate.time_loops(call, loops)}
