@@ -214,12 +214,14 @@ def test_compare_ref_benchmarks_the_old_commit_in_the_same_run(tmp_path: Path) -
     assert "is not a commit" in one_error_line(aether(["benchmarks", "--compare-ref", "nope"], repo))
 
 
-def test_project_microbenchmarks_smoke() -> None:
-    """`.ci/run` smoke check: the project's own microbenchmarks complete in quick mode."""
+def test_project_microbenchmarks_smoke(tmp_path: Path) -> None:
+    """`.ci/run` smoke check: the project's own microbenchmarks complete in quick mode. (Run from
+    a temporary directory: from the source tree, `python -m aether_native` would import the
+    uncompiled source package instead of the installed one.)"""
     micro = ROOT / "bench" / "micro"
     if not micro.is_dir():
         pytest.fail("bench/micro is missing")
-    done = aether([str(micro), "--quick"], ROOT)
+    done = aether([str(micro), "--quick"], tmp_path)
     assert done.returncode == 0, done.stderr
     for bench_id in ("sampler/workload_10khz", "alloc/exact", "export/pprof", "export/speedscope"):
         assert bench_id in done.stdout
