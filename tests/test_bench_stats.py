@@ -7,6 +7,8 @@ import random
 
 import pytest
 from aether_perf.bench import stats
+from aether_perf.bench.comparison import compare
+from aether_perf.bench.results import BenchmarkResult, Identity, ProcessRun, Suite
 
 
 def test_mann_whitney_exact_matches_scipy() -> None:
@@ -79,3 +81,66 @@ def test_summary_uses_process_medians_for_the_centre() -> None:
     assert summary.min == 1.0 and summary.max == 9.0
     assert summary.outliers == 1  # the 9.0
     assert summary.ci_low <= 2.0 <= summary.ci_high
+
+
+def _suite(name: str, per_benchmark: dict[str, list[float]], machine: str = "m") -> Suite:
+    benches = [
+        BenchmarkResult(
+            bench_id,
+            bench_id,
+            None,
+            "f.py",
+            10,
+            [ProcessRun(i + 1, [v], [0], [0], [False]) for i, v in enumerate(medians)],
+        )
+        for bench_id, medians in per_benchmark.items()
+    ]
+    identity = Identity(machine, "h", "cpu", 2, "Linux", "CPython", "3.12.1", "python3")
+    return Suite(name, "2026-01-01T00:00:00+00:00", identity, {}, benches)
+
+
+def test_comparison_verdicts_on_known_medians() -> None:
+    base = _suite(
+        "base",
+        {
+            "slower": [1.00, 1.01, 0.99, 1.02, 0.98, 1.00, 1.01, 0.99],
+            "faster": [1.00, 1.01, 0.99, 1.02, 0.98, 1.00, 1.01, 0.99],
+            "same": [1.00, 1.01, 0.99, 1.02, 0.98, 1.00, 1.01, 0.99],
+            "slightly": [1.00, 1.01, 0.99, 1.02, 0.98, 1.00, 1.01, 0.99],
+            "gone": [1.0, 1.0],
+        },
+    )
+    head = _suite(
+        "head",
+        {
+            "slower": [1.30, 1.31, 1.29, 1.32, 1.28, 1.30, 1.31, 1.29],
+            "faster": [0.70, 0.71, 0.69, 0.72, 0.68, 0.70, 0.71, 0.69],
+            "same": [1.005, 1.015, 0.995, 1.025, 0.985, 1.0, 1.01, 0.99],
+            "slightly": [1.03, 1.04, 1.02, 1.05, 1.01, 1.03, 1.04, 1.02],  # significant, but 3% < 5%
+            "added": [1.0, 1.0],
+        },
+    )
+    report = compare(base, head, threshold=0.05)
+    verdicts = {c.id: c.verdict for c in report.comparisons}
+    assert verdicts == {
+        "slower": "regression",
+        "faster": "improvement",
+        "same": "no change",
+        "slightly": "no change",
+        "added": "new",
+        "gone": "missing",
+    }
+    by_id = {c.id: c for c in report.comparisons}
+    assert by_id["slower"].ratio == pytest.approx(1.30, abs=0.005)
+    assert by_id["slightly"].significant
+    assert report.warnings == []
+    assert [f.measured for f in report.findings()] == [by_id["slower"].ratio]
+
+
+def test_too_few_processes_say_so_and_other_machines_warn() -> None:
+    base = _suite("base", {"x": [1.0, 1.01, 0.99]}, machine="elsewhere")
+    head = _suite("head", {"x": [2.0, 2.01, 1.99]})
+    report = compare(base, head)
+    (c,) = report.comparisons
+    assert c.verdict == "insufficient data"  # 3 vs 3: the smallest p is 0.1
+    assert len(report.warnings) == 1 and "another machine" in report.warnings[0]
