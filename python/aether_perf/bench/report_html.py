@@ -23,7 +23,7 @@ __all__ = ["render_html"]
 
 _WIDTH = 720
 _LEFT = 70
-_RIGHT = 20
+_RIGHT = 40
 _COLORS = ("#1f77b4", "#7f7f7f")  # this run, the baseline
 _VERDICT_CLASS = {"regression": "bad", "improvement": "good", "insufficient data": "warn"}
 
