@@ -112,14 +112,16 @@ def build_parser() -> ArgumentParser:
         "--fail-on-regression",
         type=_threshold,
         metavar="PCT",
-        help="exit 1 when a benchmark is significantly slower by more than PCT (e.g. 5%%); also sets the "
-        "threshold of the verdicts (default 5%%)",
+        help="exit 1 when a benchmark is significantly slower and the 95%% interval of its time ratio "
+        "lies wholly above 1 + PCT (e.g. 5%%); PCT is also the threshold of the verdicts (default 5%%)",
     )
     comparing.add_argument(
         "--alpha", type=_alpha, default=0.05, help="family-wise significance level (default 0.05)"
     )
     out = parser.add_argument_group("output")
-    out.add_argument("--json", metavar="FILE", help="write the results (and comparison) as JSON")
+    out.add_argument(
+        "--json", metavar="FILE", help="write the results (and comparison) as JSON ('-' for stdout)"
+    )
     out.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
     out.add_argument(
         "--markdown", metavar="FILE", help="write a GitHub-flavoured markdown summary ('-' for stdout)"
