@@ -17,7 +17,7 @@ import fnmatch
 import importlib.util
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -191,8 +191,3 @@ def matches(bench_id: str, pattern: str | None) -> bool:
     if any(char in pattern for char in "*?["):
         return fnmatch.fnmatchcase(bench_id, pattern)
     return pattern in bench_id
-
-
-def iter_selected(benches: Iterable[Benchmark], pattern: str | None) -> Iterator[Benchmark]:
-    """The benchmarks whose id matches ``pattern`` (see :func:`matches`)."""
-    return (bench for bench in benches if matches(bench.id, pattern))

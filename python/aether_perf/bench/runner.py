@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -277,7 +277,3 @@ def run_benchmarks(
     suite = make_suite(name, results[side.label], chosen, side.files[0].parent if side.files else None)
     suite.settings["elapsed_s"] = round(time.monotonic() - started, 3)
     return suite
-
-
-def with_python(settings: Settings, python: str) -> Settings:
-    return replace(settings, python=python)
