@@ -76,10 +76,18 @@ def test_calibration_reaches_the_target_duration() -> None:
         return sum(range(300))
 
     for target in (0.002, 0.01):
-        loops = calibrate(work, target, resolution, run_delay_ns)
-        # what a value takes, without the time other programs held the CPU
-        took = min(time_loops_running(work, loops, run_delay_ns) for _ in range(5))
-        assert target * 0.5 <= took <= target * 2.5, (target, loops, took)
+        # Run-queue waits are left out of both timings, but a program on the other CPU can still
+        # slow this one through shared caches for a while; such interference comes and goes, a
+        # calibration error would not, so each target gets three attempts.
+        attempts = []
+        for _ in range(3):
+            loops = calibrate(work, target, resolution, run_delay_ns)
+            took = min(time_loops_running(work, loops, run_delay_ns) for _ in range(5))
+            attempts.append((loops, took))
+            if target * 0.5 <= took <= target * 2:
+                break
+        else:
+            pytest.fail(f"target {target}: (loops, seconds) {attempts}")
 
 
 def test_runner_values_loops_and_covariates(tmp_path: Path) -> None:
