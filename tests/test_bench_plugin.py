@@ -66,13 +66,25 @@ def test_measures_saves_and_writes_json(pytester: pytest.Pytester) -> None:
     by_id = {b["id"]: b for b in document["benchmarks"]}
     assert sorted(by_id) == ["test_large", "test_small"]
     assert document["settings"]["in_process"] is True
+
+    def running(bench: dict[str, object]) -> float:
+        """Median time per loop without the run-queue wait each value recorded: one process on a
+        busy machine has no other way to separate the benchmark from its neighbours."""
+        (process,) = bench["processes"]  # type: ignore[misc]
+        loops = bench["loops"]
+        per_loop = sorted(
+            (value * loops - wait * 1e-9) / loops  # type: ignore[operator]
+            for value, wait in zip(process["values"], process["run_delay_ns"], strict=True)
+        )
+        return per_loop[len(per_loop) // 2]
+
     for bench in by_id.values():
         (process,) = bench["processes"]
-        assert len(process["values"]) == 5
+        assert len(process["values"]) == len(process["run_delay_ns"]) == 5
         # calibrated: one value (loops x time per loop) lasts about the 2ms target
-        assert 0.001 <= bench["loops"] * bench["stats"]["median"] <= 0.008
-    ratio = by_id["test_large"]["stats"]["median"] / by_id["test_small"]["stats"]["median"]
-    assert 2.0 < ratio < 4.0, ratio
+        assert 0.001 <= bench["loops"] * running(bench) <= 0.004
+    ratio = running(by_id["test_large"]) / running(by_id["test_small"])
+    assert 2.0 < ratio < 4.5, ratio
     saved = json.loads((pytester.path / ".aether-bench" / "first.json").read_text())
     assert saved["name"] == "first" and len(saved["benchmarks"]) == 2
 
