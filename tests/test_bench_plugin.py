@@ -68,15 +68,14 @@ def test_measures_saves_and_writes_json(pytester: pytest.Pytester) -> None:
     assert document["settings"]["in_process"] is True
 
     def running(bench: dict[str, object]) -> float:
-        """Median time per loop without the run-queue wait each value recorded: one process on a
-        busy machine has no other way to separate the benchmark from its neighbours."""
+        """Median running time per loop (value minus its run-queue wait): one process on a busy
+        machine has no other way to separate the benchmark from its neighbours."""
         (process,) = bench["processes"]  # type: ignore[misc]
-        loops = bench["loops"]
-        per_loop = sorted(
-            (value * loops - wait * 1e-9) / loops  # type: ignore[operator]
-            for value, wait in zip(process["values"], process["run_delay_ns"], strict=True)
-        )
-        return per_loop[len(per_loop) // 2]
+        for value, wait, run in zip(
+            process["values"], process["run_delay_ns"], process["running"], strict=True
+        ):
+            assert run == pytest.approx(value - max(wait, 0) * 1e-9 / bench["loops"])  # type: ignore[operator]
+        return sorted(process["running"])[len(process["running"]) // 2]  # type: ignore[no-any-return]
 
     for bench in by_id.values():
         (process,) = bench["processes"]

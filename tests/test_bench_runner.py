@@ -18,7 +18,7 @@ from aether_perf.bench.noise import contaminated, delta, run_delay_ns, snapshot
 from aether_perf.bench.runner import HARNESS_ROOT, Settings, Side, current_side, make_suite, run
 from aether_perf.errors import InvalidArgument, RunFailed
 
-FAST = Settings(processes=6, values=3, warmups=1, target=0.001, max_reruns=2)
+FAST = Settings(processes=6, values=3, warmups=1, target=0.001, max_reruns=1)
 
 SPIN = """\
 from aether_perf.bench import benchmark, group

@@ -6,12 +6,16 @@
 - ``nivcsw``: involuntary context switches of the thread (``getrusage(RUSAGE_THREAD)``).
 
 A value whose run-queue wait exceeds a fraction of its duration is *contaminated* and re-run.
+Its *running time* (duration minus the wait) is what the value would have taken had nothing else
+wanted the CPU; per-process estimates use it (see ``results.ProcessRun.median``).
 Standard library only: worker processes load this file directly (see ``worker.py``).
 """
 
 from __future__ import annotations
 
 import resource
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _SCHEDSTAT = "/proc/thread-self/schedstat"
@@ -59,3 +63,33 @@ def contaminated(run_delay_ns: int, duration_s: float, limit: float) -> bool:
     if run_delay_ns < 0 or duration_s <= 0:
         return False
     return run_delay_ns > limit * duration_s * 1e9
+
+
+def timed(body: Callable[[], object]) -> tuple[float, int, int]:
+    """Run ``body`` once: (its duration in seconds, the run-queue wait inside it in ns or -1 when
+    unknown, involuntary switches).
+
+    Reading ``/proc`` is a system call, on whose return the scheduler may switch away, so a wait
+    can fall between a reading and the timed span. The readings are therefore timed too, and
+    whatever wait could have happened outside the span (at most the readings' own duration) is
+    not attributed to it.
+    """
+    clock = time.perf_counter
+    outer = clock()
+    before = snapshot()
+    start = clock()
+    body()
+    end = clock()
+    after = snapshot()
+    outer_end = clock()
+    duration = end - start
+    wait, switches = delta(before, after)
+    if wait >= 0:
+        outside_ns = ((outer_end - outer) - duration) * 1e9
+        wait = max(0, min(int(wait - outside_ns), int(duration * 1e9)))
+    return duration, wait, switches
+
+
+def running_seconds(duration: float, wait_ns: int) -> float:
+    """``duration`` minus the run-queue wait (all of it when the wait is unknown)."""
+    return duration - wait_ns * 1e-9 if wait_ns > 0 else duration

@@ -86,24 +86,30 @@ class BenchFixture:
         loops = calibrate.calibrate(call, self.target, run_delay_ns=noise.run_delay_ns)
         calibrate.time_loops(call, loops)  # warm-up value
         values: list[float] = []
+        running: list[float] = []
         waits: list[int] = []
         switches: list[int] = []
         dirty: list[bool] = []
         reruns = 0
+
+        def body() -> None:
+            calibrate.time_loops(call, loops)
+
         while len(values) < self.values:
-            before = noise.snapshot()
-            duration = calibrate.time_loops(call, loops)
-            wait, nivcsw = noise.delta(before, noise.snapshot())
+            duration, wait, nivcsw = noise.timed(body)
             bad = noise.contaminated(wait, duration, 0.02)
             if bad and reruns < 2 * self.values:
                 reruns += 1
                 continue
             values.append(duration / loops)
+            running.append(noise.running_seconds(duration, wait) / loops)
             waits.append(wait)
             switches.append(nivcsw)
             dirty.append(bad)
         seed = os.environ.get("PYTHONHASHSEED", "0")
-        run = ProcessRun(int(seed) if seed.isdigit() else 0, values, waits, switches, dirty, reruns)
+        run = ProcessRun(
+            int(seed) if seed.isdigit() else 0, values, waits, switches, dirty, reruns, None, running
+        )
         self.result = BenchmarkResult(self.name, self.name, None, self.node_id.split("::")[0], loops, [run])
         self._sink.append(self.result)
         return returned

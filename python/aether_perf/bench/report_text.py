@@ -16,9 +16,10 @@ from aether_perf.report.text import make_console
 __all__ = ["render_comparison", "render_suite"]
 
 _CAPTION = (
-    "median: of the per-process medians, with its bootstrap 95% CI; IQR, min, stdev, outliers (Tukey): over "
-    "all values; runs: processes x values; reruns: values measured again after a run-queue wait; noisy: "
-    "values still over the wait limit (mean and more in --json/--html)"
+    "times are running times: each value minus the run-queue wait it recorded; median: of the "
+    "per-process medians, with its bootstrap 95% CI; IQR, min, stdev, outliers (Tukey): over all values; "
+    "runs: processes x values; reruns: values measured again after a run-queue wait; noisy: values "
+    "still over the wait limit (wall times, mean and more in --json/--html)"
 )
 _STYLES = {"regression": "bold red", "improvement": "green", "insufficient data": "yellow"}
 

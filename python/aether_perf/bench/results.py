@@ -17,9 +17,10 @@ __all__ = ["BenchmarkResult", "Identity", "ProcessRun", "Suite"]
 
 @dataclass
 class ProcessRun:
-    """One worker process: ``values[i]`` took ``run_delay_ns[i]`` ns of run-queue wait (-1 when
-    unknown) and ``nivcsw[i]`` involuntary switches; ``contaminated[i]`` marks a value still over
-    the wait limit after the re-runs ran out; ``reruns`` counts values measured again."""
+    """One worker process: ``values[i]`` (wall time per loop) included ``run_delay_ns[i]`` ns of
+    run-queue wait (-1 when unknown) and ``nivcsw[i]`` involuntary switches; ``running[i]`` is the
+    value minus that wait, per loop; ``contaminated[i]`` marks a value still over the wait limit
+    after the re-runs ran out; ``reruns`` counts values measured again."""
 
     hashseed: int
     values: list[float]
@@ -28,16 +29,25 @@ class ProcessRun:
     contaminated: list[bool]
     reruns: int = 0
     instructions: list[float | None] | None = None
+    running: list[float] | None = None
 
-    def clean_values(self) -> list[float]:
-        """The values not marked contaminated, or all of them when every one is."""
+    def times(self) -> list[float]:
+        """What the statistics use: the running times (each value minus its run-queue wait) when
+        recorded, else the clean values (those not marked contaminated; all if none is clean).
+
+        On a shared machine a value is often preempted even after re-runs; the wait it recorded
+        is exactly the time another thread held the CPU, so subtracting it recovers what the
+        value would have taken alone (cache disturbance aside), where dropping it would leave
+        few values or none."""
+        if self.running and len(self.running) == len(self.values):
+            return list(self.running)
         clean = [value for value, bad in zip(self.values, self.contaminated, strict=False) if not bad]
         return clean or list(self.values)
 
     @property
     def median(self) -> float:
-        """This process's estimate: the median of its clean values (see :meth:`clean_values`)."""
-        return median(self.clean_values())
+        """This process's estimate: the median of :meth:`times`."""
+        return median(self.times())
 
 
 @dataclass
@@ -53,11 +63,12 @@ class BenchmarkResult:
         return [run.median for run in self.processes if run.values]
 
     def values(self) -> list[float]:
-        return [value for run in self.processes for value in run.values]
+        """Every process's :meth:`ProcessRun.times`, in process order."""
+        return [value for run in self.processes for value in run.times()]
 
     @cached_property
     def summary(self) -> Summary:
-        return summarize([run.values for run in self.processes if run.values], self.process_medians())
+        return summarize([run.times() for run in self.processes if run.values])
 
     @property
     def contaminated(self) -> int:

@@ -1,7 +1,9 @@
 """The JSON Schema (draft 2020-12) of a benchmark results file (``--json``, ``--save``).
 
-Times are seconds per loop. ``stats.median`` is the median of the per-process medians and
-``ci_low``/``ci_high`` its bootstrap 95% interval; the other statistics describe all values.
+Times are seconds per loop. ``processes[].values`` are wall times; ``processes[].running`` the
+same values minus the run-queue wait each recorded (``run_delay_ns``). ``stats`` are computed on
+the running times: ``median`` is the median of the per-process medians and ``ci_low``/``ci_high``
+its bootstrap 95% interval; the other statistics describe all (running) values.
 ``comparison`` is present in ``--json`` output when the run was compared with a baseline
 (``ratio`` is head/base, above 1 is slower; infinite values are written as null).
 """
@@ -19,6 +21,7 @@ _PROCESS = {
     "properties": {
         "hashseed": {"type": "integer"},
         "values": {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}, "minItems": 1},
+        "running": {"type": ["array", "null"], "items": {"type": "number", "minimum": 0}},
         "run_delay_ns": {"type": "array", "items": {"type": "integer"}},
         "nivcsw": {"type": "array", "items": {"type": "integer", "minimum": 0}},
         "contaminated": {"type": "array", "items": {"type": "boolean"}},

@@ -22,7 +22,6 @@ import importlib.util
 import json
 import random
 import sys
-import time
 import traceback
 from pathlib import Path
 from types import ModuleType
@@ -52,6 +51,7 @@ def _counter(hook: str | None) -> Any:
 
 def _measure(call: Any, loops: int, spec: dict[str, Any], noise: Any, counter: Any) -> dict[str, Any]:
     values: list[float] = []
+    running: list[float] = []
     waits: list[int] = []
     switches: list[int] = []
     dirty: list[bool] = []
@@ -59,11 +59,14 @@ def _measure(call: Any, loops: int, spec: dict[str, Any], noise: Any, counter: A
     reruns = 0
     limit = float(spec["contamination"])
     budget = int(spec["max_reruns"]) * int(spec["values"])
-    clock = time.perf_counter
     iterations = range(loops)
-    for _ in range(int(spec["warmups"])):
+
+    def body() -> None:
         for _ in iterations:
             call()
+
+    for _ in range(int(spec["warmups"])):
+        body()
     index = 0
     while index < int(spec["values"]):
         if counter is not None:
@@ -71,24 +74,19 @@ def _measure(call: Any, loops: int, spec: dict[str, Any], noise: Any, counter: A
                 counter.start()
             except Exception:  # the counter is a second opinion: without it, time alone decides
                 counter = None
-        before = noise.snapshot()
-        start = clock()
-        for _ in iterations:
-            call()
-        duration = clock() - start
-        after = noise.snapshot()
+        duration, wait, nivcsw = noise.timed(body)
         count = None
         if counter is not None:
             try:
                 count = counter.stop()
             except Exception:
                 counter = None
-        wait, nivcsw = noise.delta(before, after)
         bad = noise.contaminated(wait, duration, limit)
         if bad and reruns < budget:
             reruns += 1  # a neighbour took the CPU during this value: measure it again
             continue
         values.append(duration / loops)
+        running.append(noise.running_seconds(duration, wait) / loops)
         waits.append(wait)
         switches.append(nivcsw)
         dirty.append(bad)
@@ -96,6 +94,7 @@ def _measure(call: Any, loops: int, spec: dict[str, Any], noise: Any, counter: A
         index += 1
     return {
         "values": values,
+        "running": running,
         "run_delay_ns": waits,
         "nivcsw": switches,
         "contaminated": dirty,
