@@ -147,7 +147,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    del sys.path[0]  # this file's directory: its siblings must not shadow user modules
+    here = str(Path(__file__).resolve().parent)
+    if sys.path and sys.path[0] and str(Path(sys.path[0]).resolve()) == here:
+        del sys.path[0]  # this file's directory: its siblings must not shadow user modules
     spec_path, result_path = argv[1], argv[2]
     with open(spec_path, encoding="utf-8") as handle:
         spec = json.load(handle)
