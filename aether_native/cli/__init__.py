@@ -4,6 +4,7 @@
     aether perf-report --input run.aprof [options]         summarise or convert a saved profile
     aether memcheck [options] [--] script.py [args ...]    run a program under the allocation tracker
     aether stat [options] [--] script.py [args ...]        count hardware/software events, like perf stat
+    aether bench [PATHS] [options]                         run micro-benchmarks; compare; gate on regressions
     aether --version
 
 Exit statuses: the target's own for `profile`; 2 for bad input (one `aether: error:` line on
@@ -39,6 +40,8 @@ usage: aether profile [options] [--] script.py [args ...]
                    [--json FILE] [--] script.py [args ...]
        aether annotate run.aprof [FILE ...] [--heap run.heap.aprof] [--html DIR]
        aether diagnose [--format text|json|github] [--sarif out.sarif] [--scale-arg N1,N2] -- script.py
+       aether bench [PATHS] [--filter PATTERN] [--save NAME] [--compare BASELINE | --compare-ref REF]
+                    [--fail-on-regression 5%] [--json F] [--html F] [--markdown F] [--quick]
        aether --version
 
 commands:
@@ -49,6 +52,7 @@ commands:
   annotate     print source files with per-line time, CPU share and bytes allocated
   diagnose     run a program (or read recordings) and report findings: hot lines, growth
                reallocations, likely O(n^2) loops; text, JSON, GitHub annotations, SARIF
+  bench        run micro-benchmarks in fresh processes; save, compare, fail on a regression
 
 'aether COMMAND --help' describes each command's options.
 """
@@ -94,6 +98,7 @@ COMMANDS: dict[str, str] = {
     "stat": "stat_cmd",
     "annotate": "annotate_cmd",
     "diagnose": "diagnose_cmd",
+    "bench": "bench_cmd",
 }
 
 
@@ -126,10 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: list[str], stderr: TextIO) -> int:
     if not args:
-        raise UsageError(
-            "no command given: use 'aether profile', 'aether perf-report' or 'aether memcheck' "
-            "(see 'aether --help')"
-        )
+        raise UsageError(f"no command given (commands: {', '.join(sorted(COMMANDS))}; see 'aether --help')")
     head, rest = args[0], args[1:]
     if head in ("-h", "--help"):
         sys.stdout.write(USAGE)
