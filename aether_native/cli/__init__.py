@@ -3,6 +3,7 @@
     aether profile [options] [--] script.py [args ...]     run and profile a program in-process
     aether perf-report --input run.aprof [options]         summarise or convert a saved profile
     aether memcheck [options] [--] script.py [args ...]    run a program under the allocation tracker
+    aether monitor [options] [--pid PID | -- script.py]    live metrics, alerts, Prometheus endpoint
     aether --version
 
 Exit statuses: the target's own for `profile`; 2 for bad input (one `aether: error:` line on
@@ -34,12 +35,15 @@ usage: aether profile [options] [--] script.py [args ...]
        aether perf-report --input run.aprof [--format text|html|svg|speedscope|collapsed|pprof|chrome-trace]
                           [--diff BASE.aprof] [--top N] [-o FILE]
        aether memcheck [--mode exact|sampled] [--leak-check summary|full] [--fail-over SIZE] -- script.py
+       aether monitor [--pid PID | -- script.py ARGS] [--metrics cpu,memory,io,network,threads]
+                      [--interval 1s] [--alerts rules.toml] [--prometheus HOST:PORT] [--record FILE]
        aether --version
 
 commands:
   profile      run a Python script or module in-process under the sampling profiler
   perf-report  print a summary of a saved profile or heap snapshot, compare, or convert it
   memcheck     run a Python script or module under the allocation tracker; report leaks
+  monitor      watch the machine, a process tree or a program: dashboard, alerts, Prometheus
 
 'aether COMMAND --help' describes each command's options.
 """
@@ -76,9 +80,14 @@ def _source_tree_version() -> str | None:
 
 
 def _commands() -> dict[str, Callable[[list[str], TextIO], int]]:
-    from aether_native.cli import memcheck_cmd, profile_cmd, report_cmd
+    from aether_native.cli import memcheck_cmd, monitor_cmd, profile_cmd, report_cmd
 
-    return {"profile": profile_cmd.run, "perf-report": report_cmd.run, "memcheck": memcheck_cmd.run}
+    return {
+        "profile": profile_cmd.run,
+        "perf-report": report_cmd.run,
+        "memcheck": memcheck_cmd.run,
+        "monitor": monitor_cmd.run,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
