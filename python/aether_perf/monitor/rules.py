@@ -198,7 +198,7 @@ def _rule(raw: Any, i: int, fail: Any) -> Rule:
         try:
             return parse_duration(value, name=key)
         except InvalidArgument as exc:
-            raise err(key, str(exc).split(": ", 1)[-1]) from None
+            raise err(key, str(exc).removeprefix(f"{key} ")) from None
 
     warning, critical = number("warning"), number("critical")
     if warning is None and critical is None:
@@ -212,22 +212,25 @@ def _rule(raw: Any, i: int, fail: Any) -> Rule:
     hysteresis = number("hysteresis") or 0.0
     if hysteresis < 0:
         raise err("hysteresis", "cannot be negative")
+    for_ = duration("for", 0.0) or 0.0
+    cooldown = duration("cooldown", 300.0) or 0.0
+    predict = duration("predict", None)
     try:
         return Rule(
             name=name,
             metric=metric,
             warning=warning,
             critical=critical,
-            for_=duration("for", 0.0) or 0.0,
+            for_=for_,
             hysteresis=hysteresis,
-            cooldown=duration("cooldown", 300.0) or 0.0,
+            cooldown=cooldown,
             above=direction == "above",
-            predict=duration("predict", None),
+            predict=predict,
             trend=trend,
         )
     except InvalidArgument as exc:
         key = "critical" if "critical" in str(exc) else ""
-        raise err(key, str(exc).split(": ", 1)[-1]) from None
+        raise err(key, str(exc).removeprefix(f"rule '{name}': ")) from None
 
 
 def _channel(kind: str, conf: Any, env: Any, err: Any) -> Channel:
@@ -311,7 +314,7 @@ def _channel(kind: str, conf: Any, env: Any, err: Any) -> Channel:
         try:
             resolve = parse_duration(resolve_after, name="resolve_after")
         except InvalidArgument as exc:
-            raise err("resolve_after", str(exc).split(": ", 1)[-1]) from None
+            raise err("resolve_after", str(exc).removeprefix("resolve_after ")) from None
         return AlertmanagerChannel(url, resolve_after=resolve, timeout=float(timeout))
     return LogChannel(string("path", required=False))
 
