@@ -14,6 +14,7 @@ still waited for). Everything here is aether_perf.monitor; this module parses an
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -126,6 +127,14 @@ def _run(ns: object, program: list[str] | None, stderr: TextIO) -> int:
 
         listen = parse_listen_address(args["prometheus"])
     tui = not args["no_tui"] and sys.stdout.isatty() and sys.stdin.isatty()
+    if tui and importlib.util.find_spec("textual") is None:
+        print(
+            "aether: the dashboard needs textual (pip install 'aether-native[monitor]'); printing lines",
+            file=stderr,
+        )
+        tui = False
+    if listen is not None and importlib.util.find_spec("prometheus_client") is None:
+        raise UsageError("--prometheus needs prometheus_client: pip install 'aether-native[monitor]'")
 
     child: subprocess.Popen[bytes] | None = None
     child_log = None
