@@ -41,6 +41,7 @@ class Dashboard(App[int]):
     CSS = """
     Screen { layout: vertical; }
     #status { height: 1; background: $boost; }
+    #rows { height: auto; }
     .row { height: 1; }
     #alerts { height: auto; margin-top: 1; }
     """
@@ -82,12 +83,22 @@ class Dashboard(App[int]):
             self.ended = str(exc)
         except BaseException as exc:  # reported by the CLI after the screen is restored
             self.error = exc
-        self.call_from_thread(self.exit, 0)
+        try:
+            self.call_from_thread(self.exit, 0)
+        except RuntimeError:  # already exiting
+            pass
 
     def _from_thread(self, sample: Sample) -> None:
         events = self.session.handle(sample)
         if not self.session.monitor.stopped:
-            self.call_from_thread(self.show, sample, events)
+            try:
+                self.call_from_thread(self.show, sample, events)
+            except RuntimeError:  # the app is gone (closed from elsewhere): stop sampling
+                self.session.monitor.stop()
+
+    def on_unmount(self) -> None:
+        # However the app ends (q, an error, the test harness), the sampling thread must end too.
+        self.session.monitor.stop()
 
     def show(self, sample: Sample, events: Any = None) -> None:
         """Redraw every row from the monitor's history (runs on the UI thread)."""

@@ -15,7 +15,7 @@ _BARS = "▁▂▃▄▅▆▇█"
 SHORT = {
     "cpu_percent": "cpu",
     "memory_percent": "mem",
-    "memory_bytes": "mem",
+    "memory_bytes": "mem used",
     "disk_read_rate": "disk read",
     "disk_write_rate": "disk write",
     "net_recv_rate": "net in",
