@@ -295,6 +295,11 @@ def test_failing_channel_retried_with_backoff_others_deliver(hooks: Hooks, tmp_p
         # backoff 0.2 s then doubled: the waits are at least that long, and grow
         assert gaps[0] >= 0.2 and gaps[1] >= 0.4 and gaps[1] > gaps[0]
         assert first_slack < times[-1]  # Slack did not wait for the failing channel's retries
+        dead = dispatcher.channels[1]
+        deadline = time.monotonic() + 10
+        while dispatcher.stats_for(dead).given_up == 0:  # 4 attempts: 0.2 + 0.4 + 0.8 s of backoff
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
     finally:
         dispatcher.close(timeout=5)
     flaky, dead, slack, log = dispatcher.channels

@@ -86,7 +86,7 @@ def _chart(
     return (
         f'<h2>{html.escape(name)}</h2><div class="stats">{html.escape(stats)}</div>'
         f'<svg width="{CHART_WIDTH}" height="{CHART_HEIGHT}" viewBox="0 0 {CHART_WIDTH} {CHART_HEIGHT}" '
-        f'data-min="{low:g}" data-max="{high:g}" data-t0="{t0:.6f}" data-t1="{t1:.6f}">'
+        f'data-min="{low!r}" data-max="{high!r}" data-t0="{t0:.6f}" data-t1="{t1:.6f}">'
         f'<polyline data-series="{html.escape(name)}" points="{coords}"/>{"".join(marks)}</svg>'
     )
 

@@ -119,15 +119,14 @@ class Dispatcher:
             q.put(event)
 
     def close(self, timeout: float = 5.0) -> None:
-        """Deliver what is queued (within ``timeout`` overall, retries cut short), then stop."""
+        """Stop: each queued event gets one more attempt (no more backoff waits), within ``timeout``
+        overall; what still fails is given up and reported."""
         deadline = time.monotonic() + timeout
+        self._closing.set()
         for q in self._queues:
             q.put(_STOP)
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        self._closing.set()  # workers still retrying stop waiting
-        for thread in self._threads:
-            thread.join(1.0)
         for channel in self.channels:
             try:
                 channel.close()
@@ -149,7 +148,7 @@ class Dispatcher:
                 except Exception as exc:
                     stats.failures += 1
                     stats.last_error = f"{type(exc).__name__}: {exc}"
-                    if attempt == self.attempts:
+                    if attempt == self.attempts or self._closing.is_set():
                         stats.given_up += 1
                         self._error(
                             f"alert channel {channel.name}: gave up on '{event.rule}' "
@@ -157,8 +156,7 @@ class Dispatcher:
                         )
                         break
                     log.info("channel %s failed (attempt %d): %s", channel.name, attempt, exc)
-                    if self._closing.wait(delay):
-                        break
+                    self._closing.wait(delay)  # cut short when closing; the next failure gives up
                     delay = min(delay * 2, self.max_backoff)
                 else:
                     stats.delivered += 1
