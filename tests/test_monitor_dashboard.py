@@ -111,7 +111,7 @@ def test_dashboard_rows_alerts_and_keys() -> None:
 def test_dashboard_on_the_real_machine_collector() -> None:
     monitor = Monitor("cpu,memory,io,network,threads", interval=0.1)
     assert isinstance(monitor.collector, MachineCollector)
-    app = Dashboard(MonitorSession(monitor), duration=0.6)
+    app = Dashboard(MonitorSession(monitor), duration=3.0)
 
     async def drive() -> None:
         async with app.run_test(size=(140, 30)) as pilot:

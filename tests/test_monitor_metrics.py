@@ -66,8 +66,9 @@ def test_process_tree_ground_truth(tmp_path: Path) -> None:
         second = collector.collect()
         assert second.counters["disk_write_bytes"] - written_before >= 8 * MB
         assert second.values["disk_write_rate"] > 0
-        # One thread spinning: about one CPU, less on a shared machine, never much more.
-        assert 20.0 <= second.values["cpu_percent"] <= 130.0
+        # One thread spinning: at most about one CPU. On a shared machine it may get far less, so
+        # the lower bound only says its CPU was counted at all (an idle tree reads ~0).
+        assert 3.0 <= second.values["cpu_percent"] <= 130.0
         (tmp_path / "out.bin.stop").touch()
         child.wait(30)
         with pytest.raises(ProcessGone, match=f"process {child.pid} exited"):
