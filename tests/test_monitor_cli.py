@@ -261,3 +261,23 @@ def test_alerts_reach_alertmanager_while_prometheus_scrapes(tmp_path: Path) -> N
             monitor.wait(10)
         prometheus.stop()
         alertmanager.stop()
+
+
+def test_help_lists_monitor_and_series(tmp_path: Path) -> None:
+    top = aether(["--help"], tmp_path)
+    assert top.returncode == 0 and "  monitor      watch the machine" in top.stdout
+    result = aether(["monitor", "--help"], tmp_path)
+    assert result.returncode == 0 and result.stdout.startswith("usage: aether monitor")
+    for option in (
+        "--pid",
+        "--metrics",
+        "--interval",
+        "--history",
+        "--alerts",
+        "--prometheus",
+        "--record",
+        "--no-tui",
+        "--duration",
+    ):
+        assert option in result.stdout
+    assert "cpu_percent, memory_percent, memory_bytes, disk_read_rate" in " ".join(result.stdout.split())
