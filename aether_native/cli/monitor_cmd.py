@@ -172,6 +172,7 @@ def _run(ns: object, program: list[str] | None, stderr: TextIO) -> int:
             except OSError as exc:
                 raise RunError(f"cannot write '{record_path}': {exc.strerror or exc}") from None
         session = MonitorSession(monitor, alerts, exporter, recorder)
+        session.notes = notes  # channel failures, shown on the dashboard
         ended = _dashboard(session, args["duration"]) if tui else _plain(session, args["duration"], stderr)
     except KeyboardInterrupt:
         ended = "interrupted"
@@ -256,6 +257,13 @@ def _finish(
 ) -> int:
     elapsed = time.monotonic() - started
     if child is not None:
+        if child.poll() is None:
+            print(
+                f"aether: monitoring stopped; waiting for the program (PID {child.pid}) to exit "
+                "(Ctrl-C interrupts it)",
+                file=stderr,
+                flush=True,
+            )
         try:
             status = child.wait()
         except KeyboardInterrupt:

@@ -9,11 +9,13 @@ the rules watching it. Textual is imported only here, so the library works witho
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.markup import escape
 from textual.widgets import Footer, Static
 
 from aether_perf.monitor.display import SHORT, format_value, gauge, sparkline, stats
@@ -140,18 +142,18 @@ class Dashboard(App[int]):
         lines = ["alerts:"]
         for rule in alerts.rules:
             state = alerts.state(rule.name)
-            lines.append(f"  {rule.name:<20} [{_STATE_STYLE[state]}]{state}[/]  ({rule.metric})")
+            lines.append(f"  {escape(rule.name):<20} [{_STATE_STYLE[state]}]{state}[/]  ({rule.metric})")
         for text in self.session.forecasts():
-            lines.append(f"  [cyan]forecast: {text}[/]")
+            lines.append(f"  [cyan]forecast: {escape(text)}[/]")
+        for note in self.session.notes[-3:]:
+            lines.append(f"  [yellow]warning: {escape(note)}[/]")
         recent = list(alerts.history)[-self.history_rows :]
         if recent:
             lines.append("history:")
             for event in recent:
-                import time
-
                 when = time.strftime("%H:%M:%S", time.localtime(event.time))
                 style = _STATE_STYLE.get(event.state, "white")
-                lines.append(f"  {when} [{style}]{event.message}[/]")
+                lines.append(f"  {when} [{style}]{escape(event.message)}[/]")
         return "\n".join(lines)
 
     def action_pause(self) -> None:

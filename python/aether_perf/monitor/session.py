@@ -34,6 +34,8 @@ class MonitorSession:
         self.recorder = recorder
         self.last: Sample | None = None
         self.listeners: list[Callable[[Sample, list[AlertEvent]], object]] = []
+        #: Warnings to show the user (a channel that gave up), newest last.
+        self.notes: list[str] = []
 
     def handle(self, sample: Sample) -> list[AlertEvent]:
         """Apply alerts to ``sample``, publish and record it; return the alert events it caused."""
