@@ -15,7 +15,6 @@ from typing import Any
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.markup import escape
 from textual.widgets import Footer, Static
 
 from aether_perf.monitor.display import SHORT, format_value, gauge, sparkline, stats
@@ -23,6 +22,11 @@ from aether_perf.monitor.metrics import SERIES, ProcessGone, Sample
 from aether_perf.monitor.monitor import MAX_INTERVAL, MIN_INTERVAL
 from aether_perf.monitor.session import MonitorSession
 from aether_perf.units import format_duration
+
+try:  # textual >= 2 parses its own markup; its escape matches rich's for older versions
+    from textual.markup import escape
+except ImportError:  # pragma: no cover - older textual
+    from rich.markup import escape
 
 __all__ = ["Dashboard"]
 
