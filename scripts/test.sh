@@ -9,6 +9,8 @@ PY=${PYTHON:-python3}
 missing=""
 [ -x /usr/bin/chromium ] || missing="$missing chromium"    # HTML reports in a real browser
 command -v go >/dev/null 2>&1 || missing="$missing golang-go"   # `go tool pprof` reads our pprof
+command -v prometheus >/dev/null 2>&1 || missing="$missing prometheus"   # scrapes `aether monitor`
+command -v prometheus-alertmanager >/dev/null 2>&1 || missing="$missing prometheus-alertmanager"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   echo "installing system packages:$missing"

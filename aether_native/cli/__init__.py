@@ -5,6 +5,7 @@
     aether memcheck [options] [--] script.py [args ...]    run a program under the allocation tracker
     aether stat [options] [--] script.py [args ...]        count hardware/software events, like perf stat
     aether bench [PATHS] [options]                         run micro-benchmarks; compare; gate on regressions
+    aether monitor [options] [--pid PID | -- script.py]    live metrics, alerts, Prometheus endpoint
     aether --version
 
 Exit statuses: the target's own for `profile`; 2 for bad input (one `aether: error:` line on
@@ -42,6 +43,8 @@ usage: aether profile [options] [--] script.py [args ...]
        aether diagnose [--format text|json|github] [--sarif out.sarif] [--scale-arg N1,N2] -- script.py
        aether bench [PATHS] [--filter PATTERN] [--save NAME] [--compare BASELINE | --compare-ref REF]
                     [--fail-on-regression 5%] [--json F] [--html F] [--markdown F] [--quick]
+       aether monitor [--pid PID | -- script.py ARGS] [--metrics cpu,memory,io,network,threads]
+                      [--interval 1s] [--alerts rules.toml] [--prometheus HOST:PORT] [--record FILE]
        aether --version
 
 commands:
@@ -53,6 +56,7 @@ commands:
   diagnose     run a program (or read recordings) and report findings: hot lines, growth
                reallocations, likely O(n^2) loops; text, JSON, GitHub annotations, SARIF
   bench        run micro-benchmarks in fresh processes; save, compare, fail on a regression
+  monitor      watch the machine, a process tree or a program: dashboard, alerts, Prometheus
 
 'aether COMMAND --help' describes each command's options.
 """
@@ -99,6 +103,7 @@ COMMANDS: dict[str, str] = {
     "annotate": "annotate_cmd",
     "diagnose": "diagnose_cmd",
     "bench": "bench_cmd",
+    "monitor": "monitor_cmd",
 }
 
 

@@ -97,6 +97,8 @@ def run(argv: list[str], stderr: TextIO) -> int:
         _check_input(Path(ns.spans), what="trace")
     if _is_heap(input_path):
         return _heap_report(input_path, destination, ns, stderr)
+    if _is_metrics(input_path):
+        return _metrics_report(input_path, destination, ns, stderr)
     profile = load_profile(input_path)
     base = load_profile(Path(ns.diff)) if ns.diff is not None else None
     spans = _load_spans(Path(ns.spans)) if ns.spans is not None else None
@@ -170,6 +172,66 @@ def _heap_report(path: Path, destination: Path | None, ns: argparse.Namespace, s
     try:
         with atomic_write_text(destination) as handle:
             emit(handle, False)
+    except OSError as exc:
+        raise RunError(f"cannot write '{destination}': {exc.strerror or exc}") from None
+    print(f"aether: wrote {ns.format} to {ns.output or _relative(destination)}", file=stderr)
+    return 0
+
+
+METRICS_FORMATS = ("text", "html")
+
+
+def _is_metrics(path: Path) -> bool:
+    """True when `path` is a monitor recording (`aether monitor --record`, JSON lines)."""
+    from aether_perf.monitor.record import is_recording
+
+    return is_recording(path)
+
+
+def _metrics_report(path: Path, destination: Path | None, ns: argparse.Namespace, stderr: TextIO) -> int:
+    """perf-report on a monitor recording: min/mean/max per series (text) or charts (html)."""
+    if ns.format not in METRICS_FORMATS:
+        raise UsageError(f"--format {ns.format} is not available for metrics recordings (text or html)")
+    if ns.diff is not None or ns.spans is not None or ns.tree:
+        raise UsageError("--diff, --spans and --tree are not available for metrics recordings")
+    from aether_perf.errors import AetherError
+    from aether_perf.monitor.record import read_recording
+    from aether_perf.report.metrics_html import write_metrics_html
+
+    try:
+        recording = read_recording(path)
+    except OSError as exc:
+        raise UsageError(f"cannot read recording '{path}': {exc.strerror or exc}") from None
+    except AetherError as exc:
+        raise UsageError(str(exc)) from None
+
+    def emit(stream: TextIO) -> None:
+        if ns.format == "html":
+            write_metrics_html(recording, stream)
+            return
+        from aether_perf.monitor.display import format_value, stats
+
+        print(f"{recording.scope}: {len(recording.times)} samples", file=stream)
+        for name, column in recording.series.items():
+            values = [v for v in column if v is not None]
+            if values:
+                last, mean, peak = stats(values)
+                shown = ", ".join(
+                    f"{k} {format_value(name, v)}"
+                    for k, v in (("min", min(values)), ("mean", mean), ("max", peak), ("last", last))
+                )
+                print(f"  {name:<16} {shown}", file=stream)
+        for alert in recording.alerts:
+            print(f"  alert: {alert.get('message')}", file=stream)
+
+    if destination is None:
+        emit(sys.stdout)
+        return 0
+    from aether_perf.fileio import atomic_write_text
+
+    try:
+        with atomic_write_text(destination) as handle:
+            emit(handle)
     except OSError as exc:
         raise RunError(f"cannot write '{destination}': {exc.strerror or exc}") from None
     print(f"aether: wrote {ns.format} to {ns.output or _relative(destination)}", file=stderr)
