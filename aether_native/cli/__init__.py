@@ -3,6 +3,7 @@
     aether profile [options] [--] script.py [args ...]     run and profile a program in-process
     aether perf-report --input run.aprof [options]         summarise or convert a saved profile
     aether memcheck [options] [--] script.py [args ...]    run a program under the allocation tracker
+    aether load scenario.py [options]                      load-test an HTTP server with a scenario
     aether --version
 
 Exit statuses: the target's own for `profile`; 2 for bad input (one `aether: error:` line on
@@ -34,12 +35,15 @@ usage: aether profile [options] [--] script.py [args ...]
        aether perf-report --input run.aprof [--format text|html|svg|speedscope|collapsed|pprof|chrome-trace]
                           [--diff BASE.aprof] [--top N] [-o FILE]
        aether memcheck [--mode exact|sampled] [--leak-check summary|full] [--fail-over SIZE] -- script.py
+       aether load scenario.py [--users N | --rate R/s] [--ramp-up 30s] [--duration 2m] [--host URL]
+                   [--threshold "p95<200ms" ...] [--workers N] [--engine native|locust] [--json F] [--html F]
        aether --version
 
 commands:
   profile      run a Python script or module in-process under the sampling profiler
   perf-report  print a summary of a saved profile or heap snapshot, compare, or convert it
   memcheck     run a Python script or module under the allocation tracker; report leaks
+  load         load-test an HTTP server: virtual users or an arrival rate, percentiles, thresholds
 
 'aether COMMAND --help' describes each command's options.
 """
@@ -76,9 +80,14 @@ def _source_tree_version() -> str | None:
 
 
 def _commands() -> dict[str, Callable[[list[str], TextIO], int]]:
-    from aether_native.cli import memcheck_cmd, profile_cmd, report_cmd
+    from aether_native.cli import load_cmd, memcheck_cmd, profile_cmd, report_cmd
 
-    return {"profile": profile_cmd.run, "perf-report": report_cmd.run, "memcheck": memcheck_cmd.run}
+    return {
+        "profile": profile_cmd.run,
+        "perf-report": report_cmd.run,
+        "memcheck": memcheck_cmd.run,
+        "load": load_cmd.run,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -115,6 +115,11 @@ class Recorder:
         if self.users > stage.peak_users:
             stage.peak_users = self.users
 
+    def stage_begins(self, index: int) -> None:
+        """The users running as a stage begins count towards its peak (they may never change in it)."""
+        stage = self.stages[index]
+        stage.peak_users = max(stage.peak_users, self.users)
+
 
 class _Chooser:
     """Weighted random choice of a transaction (cumulative weights + bisect)."""
@@ -191,8 +196,9 @@ class _Run:
 
     async def closed(self) -> None:
         spawned = 0
-        for stage in self.plan:
+        for index, stage in enumerate(self.plan):
             await self.sleep_until(self.t0 + int(stage.start * _S))
+            self.rec.stage_begins(index)
             while spawned < (stage.users or 0):
                 self.spawn(self.user(spawned))
                 spawned += 1
@@ -224,7 +230,8 @@ class _Run:
         self.idle: list[tuple[HttpClient, random.Random]] = []
         created = 0
         end = self.t0 + int(self.plan[-1].end * _S)
-        for stage in self.plan:
+        for index, stage in enumerate(self.plan):
+            self.rec.stage_begins(index)
             interval = _S / (stage.rate or 1.0)
             stage_start = self.t0 + int(stage.start * _S)
             stage_end = self.t0 + int(stage.end * _S)

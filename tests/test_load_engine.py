@@ -1,0 +1,129 @@
+"""The native load engine against a real loopback server with known, injected latency."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+from load_server import Server, injected
+
+from aether_perf.load import Scenario, transaction
+
+
+@transaction(weight=3)
+async def browse(client):  # type: ignore[no-untyped-def]
+    await client.get("/items")
+
+
+@transaction(weight=1)
+async def buy(client):  # type: ignore[no-untyped-def]
+    await client.post("/buy", json={"item": 1})
+
+
+@transaction
+async def hit(client):  # type: ignore[no-untyped-def]
+    await client.get("/x")
+
+
+def _assert_matches_injection(hist_ns: object, served: int, low: float, high: float) -> None:
+    truth = np.array(injected(served, low, high))
+    for q in (50, 90, 95, 99):
+        got = hist_ns.percentile(q) / 1e9  # type: ignore[attr-defined]
+        want = float(np.percentile(truth, q))
+        assert abs(got - want) <= 0.10 * want, (q, got, want)
+
+
+def test_closed_model_percentiles_match_the_injected_latency() -> None:
+    server = Server("--latency", "20", "100")
+    with server as url:
+        result = Scenario("shop", users=20, duration="2s", transactions=[browse, buy]).run(host=url)
+        served = server.served()
+    total = result.total
+    assert total.errors == {} and total.count >= 400
+    assert served - 20 <= total.count <= served  # only what was in flight at the end is unrecorded
+    _assert_matches_injection(total.corrected, served, 20, 100)
+    assert total.raw.counts == total.corrected.counts  # closed model: intended start == actual start
+    # weights 3:1 -> browse about 75 % of transactions
+    share = result.transactions["browse"].count / total.count
+    assert 0.68 < share < 0.82
+
+
+def test_open_model_shows_a_stall_that_raw_latency_hides() -> None:
+    # 100/s on 2 connections; at t=1 s the server stops the world for 1 s. Raw latency sees only the
+    # 2 requests in flight during the stall; corrected latency charges the waiting to the ~100
+    # transactions that were due then.
+    with Server("--latency", "1", "3", "--stall-after", "1", "--stall-for", "1") as url:
+        scenario = Scenario("stall", arrival_rate="100/s", duration="3s", max_users=2, transactions=[hit])
+        result = scenario.run(host=url)
+    total = result.total
+    assert 280 <= total.count <= 300 and not total.errors
+    corrected = total.corrected.percentiles([50, 90, 99])
+    raw = total.raw.percentiles([50, 90, 99])
+    assert corrected[1] > 0.5e9 and corrected[2] > 0.85e9  # the stall, as the schedule saw it
+    assert raw[1] < 0.1e9 and raw[2] < 0.2e9  # hidden: only 2 of ~300 requests waited
+    assert total.raw.max > 0.9e9  # ... except in the maximum
+    assert result.late >= 80  # the starts that waited for a free connection
+
+
+def test_ramp_up_stages_reach_their_user_counts() -> None:
+    with Server("--latency", "5", "15") as url:
+        scenario = Scenario("ramp", users=6, ramp_up="1.5s", ramp_stages=3, duration="1s", transactions=[hit])
+        result = scenario.run(host=url)
+    assert [(s.name, s.stage.users, s.peak_users) for s in result.stages] == [
+        ("ramp 1/3", 2, 2), ("ramp 2/3", 4, 4), ("ramp 3/3", 6, 6), ("sustained", 6, 6)
+    ]
+    rates = [s.throughput for s in result.stages]
+    assert rates[0] < rates[1] < rates[2]  # more users, more load on a server that is not saturated
+    assert rates[2] == pytest.approx(rates[3], rel=0.25)
+
+
+def test_open_model_ramps_its_rate() -> None:
+    with Server() as url:
+        scenario = Scenario("rate", arrival_rate="120/s", ramp_up="1s", ramp_stages=2, duration="1s", transactions=[hit])
+        result = scenario.run(host=url)
+    assert [s.total.count for s in result.stages] == [30, 60, 120]  # 60/s for 0.5 s, 120/s for 0.5 s and 1 s
+    assert result.dropped == 0
+
+
+def test_workers_merge_exactly() -> None:
+    server = Server("--latency", "20", "60")
+    with server as url:
+        result = Scenario("two", users=10, duration="2s", transactions=[hit]).run(host=url, workers=2)
+        served = server.served()
+    parts = result.worker_results
+    assert len(parts) == 2 and result.workers == 2
+    assert result.total.count == sum(p.total.count for p in parts)
+    union = parts[0].total.corrected
+    union.merge(parts[1].total.corrected)
+    assert result.total.corrected.counts == union.counts
+    assert result.total.corrected.percentiles([50, 99]) == union.percentiles([50, 99])
+    assert [s.peak_users for s in result.stages] == [10]
+    assert served - 10 <= result.total.count <= served
+    _assert_matches_injection(result.total.corrected, served, 20, 60)
+
+
+def test_unreachable_target_and_http_errors_are_counted_by_kind() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connections are refused
+        result = Scenario("down", users=2, duration="0.5s", transactions=[hit]).run(host=f"http://127.0.0.1:{port}")
+    total = result.total
+    assert total.ok == 0 and set(total.errors) == {"connection refused"} and total.count > 10
+
+    with Server("--status", "503") as url:
+        result = Scenario("503", users=2, duration="0.5s", transactions=[hit]).run(host=url)
+    assert set(result.total.errors) == {"HTTP 503"} and result.total.ok == 0
+
+
+def test_plain_callables_and_exceptions_become_error_kinds() -> None:
+    def compute(client: object) -> None:
+        sum(range(1000))
+
+    async def broken(client: object) -> None:
+        raise ValueError("no such item")
+
+    with Server() as url:
+        result = Scenario("mixed", users=2, duration="0.5s", transactions=[compute, broken]).run(host=url)
+    assert result.transactions["compute"].ok > 0 and not result.transactions["compute"].errors
+    assert set(result.transactions["broken"].errors) == {"ValueError: no such item"}
