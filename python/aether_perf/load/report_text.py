@@ -7,6 +7,7 @@ from typing import TextIO
 
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from aether_perf.load.result import LoadTestResult, TransactionStats
 from aether_perf.load.thresholds import ThresholdOutcome
@@ -51,10 +52,11 @@ def render_summary(
     console = make_console(file, color)
     open_model = result.model == "open"
     engine = f"engine {result.engine}" + (f", {result.workers} workers" if result.workers > 1 else "")
-    console.print(
-        f"[bold]{result.scenario}[/bold]: {result.model} model, {result.host}, {engine}, "
-        f"{result.duration:g}s" + (" (latency from the intended start; raw = from the actual start)" if open_model else "")
-    )
+    head = Text(result.scenario, style="bold")
+    head.append(f": {result.model} model, {result.host}, {engine}, {result.duration:g}s")
+    if open_model:
+        head.append(" (latency from the intended start; raw = from the actual start)")
+    console.print(head)
     table = _table("stages", "stage", open_model)
     for stage in result.stages:
         total = stage.total
@@ -75,11 +77,11 @@ def render_summary(
         for kind, n in stats.errors.items():
             errors[kind] = errors.get(kind, 0) + n
     if errors:
-        console.print("[bold red]errors by kind[/bold red]")
+        console.print(Text("errors by kind", style="bold red"))
         for kind, n in sorted(errors.items(), key=lambda item: -item[1]):
-            console.print(f"  {n:>8,}  {kind}", markup=False, highlight=False)
+            console.print(Text(f"  {n:>8,}  {kind}"))
     if open_model:
         console.print(f"late starts: {result.late:,}   dropped starts: {result.dropped:,}")
     for outcome in outcomes or []:
         style = "green" if outcome.passed else "bold red"
-        console.print(f"threshold [{style}]{outcome.describe()}[/{style}]", highlight=False)
+        console.print(Text("threshold ").append(outcome.describe(), style=style))

@@ -1,0 +1,120 @@
+"""`aether load` end to end: `python -m aether_native load ...` in a subprocess against a loopback server."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from load_server import Server
+from workloads import cli_env
+
+from aether_perf.load import LoadTestResult
+
+ENV = cli_env()
+SCENARIO = """\
+from aether_perf.load import Scenario, transaction
+
+@transaction(weight=2)
+async def browse(client):
+    await client.get("/items")
+
+@transaction
+async def buy(client):
+    await client.post("/buy", data="1")
+
+scenario = Scenario("shop", users=4, duration="1s", transactions=[browse, buy])
+"""
+
+
+def aether(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aether_native", "load", *args],
+        capture_output=True, text=True, env=ENV, cwd=cwd, timeout=120,
+    )
+
+
+@pytest.fixture
+def scenario_file(tmp_path: Path) -> Path:
+    path = tmp_path / "shop.py"
+    path.write_text(SCENARIO)
+    return path
+
+
+def test_thresholds_pass_reports_are_written(scenario_file: Path, tmp_path: Path) -> None:
+    with Server("--latency", "5", "15") as url:
+        done = aether(
+            str(scenario_file), "--host", url, "--threshold", "p95<500ms", "--threshold", "errors<1%",
+            "--json", "out.json", "--html", "out.html", cwd=tmp_path,
+        )
+    assert done.returncode == 0, done.stderr
+    assert "browse" in done.stdout and "sustained" in done.stdout and "ok  p95<500ms" in done.stdout
+    result = LoadTestResult.from_json((tmp_path / "out.json").read_text())
+    assert result.total.count > 50 and result.total.error_count == 0
+    assert set(result.transactions) == {"browse", "buy"}
+    p95 = result.total.corrected.percentile(95) / 1e6
+    assert 12 < p95 < 30  # injected 5..15 ms
+    page = (tmp_path / "out.html").read_text()
+    assert page.count("<svg") == 2 and "Latency over time" in page
+    assert "src=" not in page and "href=" not in page and "<script" not in page  # self-contained
+
+
+def test_a_failing_threshold_exits_1_and_is_named(scenario_file: Path, tmp_path: Path) -> None:
+    with Server("--latency", "20", "30") as url:
+        done = aether(str(scenario_file), "--host", url, "--users", "2", "--threshold", "p50<5ms",
+                      "--threshold", "errors<1%", cwd=tmp_path)
+    assert done.returncode == 1
+    failed = [line for line in done.stderr.splitlines() if "threshold failed" in line]
+    assert len(failed) == 1 and "p50<5ms" in failed[0]
+
+
+def test_unreachable_target_is_reported_as_errors(scenario_file: Path, tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        done = aether(str(scenario_file), "--host", f"http://127.0.0.1:{s.getsockname()[1]}",
+                      "--duration", "0.5s", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "connection refused" in done.stdout
+    assert done.stderr.strip().splitlines()[-1].startswith("aether: error: no transaction succeeded (connection refused")
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        ("x = 1\n", [], "defines no Scenario"),
+        ("def broken(:\n", [], "broken.py:1: syntax error"),
+        ("raise RuntimeError('boom')\n", [], "broken.py:1: RuntimeError: boom"),
+        (SCENARIO, ["--rate", "0/s"], "greater than zero"),
+        (SCENARIO, ["--rate", "9000000/s"], "impossible"),
+        (SCENARIO, ["--threshold", "p95<<1s"], "at position 5"),
+        (SCENARIO, ["--threshold", "p95[pay]<1s"], "names transaction 'pay'"),
+        (SCENARIO, [], "has no host"),
+        (SCENARIO, ["--host", "ftp://x"], "http:// or https://"),
+        (SCENARIO, ["--host", "http://127.0.0.1:1", "--users", "1", "--workers", "2"], "need at least 2 users"),
+    ],
+    ids=["no-scenario", "syntax", "raises", "zero-rate", "huge-rate", "threshold-syntax", "threshold-name",
+         "no-host", "bad-host", "workers"],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path: Path, content: str, args: list[str], message: str) -> None:
+    path = tmp_path / "broken.py"
+    path.write_text(content)
+    done = aether(str(path), *args, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("aether: error: ") and message in lines[0], lines
+
+
+def test_missing_scenario_file(tmp_path: Path) -> None:
+    done = aether("nope.py", "--host", "http://127.0.0.1:1", cwd=tmp_path)
+    assert done.returncode == 2 and "does not exist" in done.stderr
+
+
+def test_does_not_overwrite_the_scenario(scenario_file: Path, tmp_path: Path) -> None:
+    done = aether(str(scenario_file), "--host", "http://127.0.0.1:1", "--json", str(scenario_file), cwd=tmp_path)
+    assert done.returncode == 2 and "refusing to overwrite" in done.stderr
+    assert scenario_file.read_text() == SCENARIO
+
+
