@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from aether_perf.load import LoadTestResult
 from load_server import Server
 from workloads import cli_env
-
-from aether_perf.load import LoadTestResult
 
 ENV = cli_env()
 SCENARIO = """\
@@ -32,7 +31,11 @@ scenario = Scenario("shop", users=4, duration="1s", transactions=[browse, buy])
 def aether(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "aether_native", "load", *args],
-        capture_output=True, text=True, env=ENV, cwd=cwd, timeout=120,
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=cwd,
+        timeout=120,
     )
 
 
@@ -46,8 +49,18 @@ def scenario_file(tmp_path: Path) -> Path:
 def test_thresholds_pass_reports_are_written(scenario_file: Path, tmp_path: Path) -> None:
     with Server("--latency", "5", "15") as url:
         done = aether(
-            str(scenario_file), "--host", url, "--threshold", "p95<500ms", "--threshold", "errors<1%",
-            "--json", "out.json", "--html", "out.html", cwd=tmp_path,
+            str(scenario_file),
+            "--host",
+            url,
+            "--threshold",
+            "p95<500ms",
+            "--threshold",
+            "errors<1%",
+            "--json",
+            "out.json",
+            "--html",
+            "out.html",
+            cwd=tmp_path,
         )
     assert done.returncode == 0, done.stderr
     assert "browse" in done.stdout and "sustained" in done.stdout and "ok  p95<500ms" in done.stdout
@@ -63,8 +76,18 @@ def test_thresholds_pass_reports_are_written(scenario_file: Path, tmp_path: Path
 
 def test_a_failing_threshold_exits_1_and_is_named(scenario_file: Path, tmp_path: Path) -> None:
     with Server("--latency", "20", "30") as url:
-        done = aether(str(scenario_file), "--host", url, "--users", "2", "--threshold", "p50<5ms",
-                      "--threshold", "errors<1%", cwd=tmp_path)
+        done = aether(
+            str(scenario_file),
+            "--host",
+            url,
+            "--users",
+            "2",
+            "--threshold",
+            "p50<5ms",
+            "--threshold",
+            "errors<1%",
+            cwd=tmp_path,
+        )
     assert done.returncode == 1
     failed = [line for line in done.stderr.splitlines() if "threshold failed" in line]
     assert len(failed) == 1 and "p50<5ms" in failed[0]
@@ -73,11 +96,21 @@ def test_a_failing_threshold_exits_1_and_is_named(scenario_file: Path, tmp_path:
 def test_unreachable_target_is_reported_as_errors(scenario_file: Path, tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        done = aether(str(scenario_file), "--host", f"http://127.0.0.1:{s.getsockname()[1]}",
-                      "--duration", "0.5s", cwd=tmp_path)
+        done = aether(
+            str(scenario_file),
+            "--host",
+            f"http://127.0.0.1:{s.getsockname()[1]}",
+            "--duration",
+            "0.5s",
+            cwd=tmp_path,
+        )
     assert done.returncode == 1
     assert "connection refused" in done.stdout
-    assert done.stderr.strip().splitlines()[-1].startswith("aether: error: no transaction succeeded (connection refused")
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith("aether: error: no transaction succeeded (connection refused")
+    )
     assert "Traceback" not in done.stderr
 
 
@@ -93,10 +126,24 @@ def test_unreachable_target_is_reported_as_errors(scenario_file: Path, tmp_path:
         (SCENARIO, ["--threshold", "p95[pay]<1s"], "names transaction 'pay'"),
         (SCENARIO, [], "has no host"),
         (SCENARIO, ["--host", "ftp://x"], "http:// or https://"),
-        (SCENARIO, ["--host", "http://127.0.0.1:1", "--users", "1", "--workers", "2"], "need at least 2 users"),
+        (
+            SCENARIO,
+            ["--host", "http://127.0.0.1:1", "--users", "1", "--workers", "2"],
+            "need at least 2 users",
+        ),
     ],
-    ids=["no-scenario", "syntax", "raises", "zero-rate", "huge-rate", "threshold-syntax", "threshold-name",
-         "no-host", "bad-host", "workers"],
+    ids=[
+        "no-scenario",
+        "syntax",
+        "raises",
+        "zero-rate",
+        "huge-rate",
+        "threshold-syntax",
+        "threshold-name",
+        "no-host",
+        "bad-host",
+        "workers",
+    ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, content: str, args: list[str], message: str) -> None:
     path = tmp_path / "broken.py"
@@ -113,8 +160,8 @@ def test_missing_scenario_file(tmp_path: Path) -> None:
 
 
 def test_does_not_overwrite_the_scenario(scenario_file: Path, tmp_path: Path) -> None:
-    done = aether(str(scenario_file), "--host", "http://127.0.0.1:1", "--json", str(scenario_file), cwd=tmp_path)
+    done = aether(
+        str(scenario_file), "--host", "http://127.0.0.1:1", "--json", str(scenario_file), cwd=tmp_path
+    )
     assert done.returncode == 2 and "refusing to overwrite" in done.stderr
     assert scenario_file.read_text() == SCENARIO
-
-

@@ -6,9 +6,8 @@ import socket
 
 import numpy as np
 import pytest
-from load_server import Server, injected
-
 from aether_perf.load import Scenario, transaction
+from load_server import Server, injected
 
 
 @transaction(weight=3)
@@ -71,7 +70,10 @@ def test_ramp_up_stages_reach_their_user_counts() -> None:
         scenario = Scenario("ramp", users=6, ramp_up="1.5s", ramp_stages=3, duration="1s", transactions=[hit])
         result = scenario.run(host=url)
     assert [(s.name, s.stage.users, s.peak_users) for s in result.stages] == [
-        ("ramp 1/3", 2, 2), ("ramp 2/3", 4, 4), ("ramp 3/3", 6, 6), ("sustained", 6, 6)
+        ("ramp 1/3", 2, 2),
+        ("ramp 2/3", 4, 4),
+        ("ramp 3/3", 6, 6),
+        ("sustained", 6, 6),
     ]
     rates = [s.throughput for s in result.stages]
     assert rates[0] < rates[1] < rates[2]  # more users, more load on a server that is not saturated
@@ -80,7 +82,9 @@ def test_ramp_up_stages_reach_their_user_counts() -> None:
 
 def test_open_model_ramps_its_rate() -> None:
     with Server() as url:
-        scenario = Scenario("rate", arrival_rate="120/s", ramp_up="1s", ramp_stages=2, duration="1s", transactions=[hit])
+        scenario = Scenario(
+            "rate", arrival_rate="120/s", ramp_up="1s", ramp_stages=2, duration="1s", transactions=[hit]
+        )
         result = scenario.run(host=url)
     assert [s.total.count for s in result.stages] == [30, 60, 120]  # 60/s for 0.5 s, 120/s for 0.5 s and 1 s
     assert result.dropped == 0
@@ -107,7 +111,9 @@ def test_unreachable_target_and_http_errors_are_counted_by_kind() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # bound, not listening: connections are refused
-        result = Scenario("down", users=2, duration="0.5s", transactions=[hit]).run(host=f"http://127.0.0.1:{port}")
+        result = Scenario("down", users=2, duration="0.5s", transactions=[hit]).run(
+            host=f"http://127.0.0.1:{port}"
+        )
     total = result.total
     assert total.ok == 0 and set(total.errors) == {"connection refused"} and total.count > 10
 

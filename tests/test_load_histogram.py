@@ -6,7 +6,6 @@ import random
 
 import numpy as np
 import pytest
-
 from aether_perf.errors import InvalidArgument
 from aether_perf.load import LoadTestResult, Scenario, Stage, StageResult, TransactionStats, Window
 from aether_perf.load.histogram import Histogram, decode, encode, merged
@@ -22,7 +21,12 @@ def test_merge_is_exactly_the_histogram_of_the_union() -> None:
     union = Histogram.from_values(a + b + c)
     merge = merged([Histogram.from_values(a), Histogram.from_values(b), Histogram.from_values(c)])
     assert merge.counts == union.counts
-    assert (merge.count, merge.total, merge.min, merge.max) == (union.count, union.total, union.min, union.max)
+    assert (merge.count, merge.total, merge.min, merge.max) == (
+        union.count,
+        union.total,
+        union.min,
+        union.max,
+    )
     qs = [50, 90, 95, 99, 99.9, 100]
     assert merge.percentiles(qs) == union.percentiles(qs)
     exact = np.percentile(np.array(a + b + c, dtype=float), qs)
@@ -43,7 +47,9 @@ def test_encode_decode_round_trip_and_refuses_bad_data() -> None:
 
 
 def _result(values: list[int], errors: int, users: int) -> LoadTestResult:
-    stats = TransactionStats(Histogram.from_values(values), Histogram.from_values(values), {"timeout": errors})
+    stats = TransactionStats(
+        Histogram.from_values(values), Histogram.from_values(values), {"timeout": errors}
+    )
     stage = StageResult(Stage("sustained", "sustained", 0.0, 10.0, users), {"buy": stats}, peak_users=users)
     window = Window(0, Histogram.from_values(values), Histogram.from_values(values), errors, users)
     return LoadTestResult("shop", "closed", "http://127.0.0.1:1", stages=[stage], timeline=[window])
@@ -62,7 +68,9 @@ def test_results_merge_exactly_and_survive_json() -> None:
     back = LoadTestResult.from_json(merge.to_json())
     assert back.total.corrected.counts == merge.total.corrected.counts
     assert back.sustained.stage == merge.sustained.stage
-    assert back.to_dict()["total"]["latency"]["p99"] == pytest.approx(merge.total.corrected.percentile(99) / 1e9)
+    assert back.to_dict()["total"]["latency"]["p99"] == pytest.approx(
+        merge.total.corrected.percentile(99) / 1e9
+    )
     with pytest.raises(InvalidArgument, match="not an aether load-test result"):
         LoadTestResult.from_json('{"format": "something else"}')
 
@@ -72,7 +80,10 @@ def test_scenario_stages_and_bad_input() -> None:
 
     s = Scenario("t", users=9, ramp_up="3s", duration="10s", transactions=[hit])
     assert [(st.name, st.users, st.start, st.duration) for st in s.stages()] == [
-        ("ramp 1/3", 3, 0.0, 1.0), ("ramp 2/3", 6, 1.0, 1.0), ("ramp 3/3", 9, 2.0, 1.0), ("sustained", 9, 3.0, 10.0)
+        ("ramp 1/3", 3, 0.0, 1.0),
+        ("ramp 2/3", 6, 1.0, 1.0),
+        ("ramp 3/3", 9, 2.0, 1.0),
+        ("sustained", 9, 3.0, 10.0),
     ]
     o = Scenario("o", arrival_rate="120/m", duration="1s", transactions=[hit])
     assert o.model == "open" and o.rate == 2.0 and o.stages()[0].rate == 2.0

@@ -6,10 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from aether_perf.load.loader import load_scenario
 from load_server import Server
 from workloads import cli_env
-
-from aether_perf.load.loader import load_scenario
 
 SCENARIO = """\
 from aether_perf.load import Scenario, transaction
@@ -48,9 +47,28 @@ def test_locust_engine_through_the_cli_reports_errors_by_kind(tmp_path: Path) ->
     path.write_text(SCENARIO)
     with Server("--status", "500") as url:
         done = subprocess.run(
-            [sys.executable, "-m", "aether_native", "load", str(path), "--host", url, "--engine", "locust",
-             "--duration", "1s", "--users", "2", "--json", "r.json"],
-            capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "aether_native",
+                "load",
+                str(path),
+                "--host",
+                url,
+                "--engine",
+                "locust",
+                "--duration",
+                "1s",
+                "--users",
+                "2",
+                "--json",
+                "r.json",
+            ],
+            capture_output=True,
+            text=True,
+            env=cli_env(),
+            cwd=tmp_path,
+            timeout=120,
         )
     assert done.returncode == 1, done.stderr  # nothing succeeded
     assert "HTTP 500" in done.stdout and "engine locust" in done.stdout

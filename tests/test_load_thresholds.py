@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import pytest
-
 from aether_perf.errors import InvalidArgument
-from aether_perf.load import LoadTestResult, Stage, StageResult, TransactionStats, check_thresholds, parse_threshold
+from aether_perf.load import (
+    LoadTestResult,
+    Stage,
+    StageResult,
+    TransactionStats,
+    check_thresholds,
+    parse_threshold,
+)
 from aether_perf.load.histogram import Histogram
 
 MS = 1_000_000
@@ -13,8 +19,13 @@ MS = 1_000_000
 
 def _result() -> LoadTestResult:
     # "browse": 100 transactions at 1..100 ms; "buy": 50 at 300 ms and 50 errors. 10 s long.
-    browse = TransactionStats(Histogram.from_values(k * MS for k in range(1, 101)), Histogram.from_values(k * MS for k in range(1, 101)))
-    buy = TransactionStats(Histogram.from_values([300 * MS] * 50), Histogram.from_values([300 * MS] * 50), {"HTTP 500": 50})
+    browse = TransactionStats(
+        Histogram.from_values(k * MS for k in range(1, 101)),
+        Histogram.from_values(k * MS for k in range(1, 101)),
+    )
+    buy = TransactionStats(
+        Histogram.from_values([300 * MS] * 50), Histogram.from_values([300 * MS] * 50), {"HTTP 500": 50}
+    )
     stage = StageResult(Stage("sustained", "sustained", 0.0, 10.0, 5), {"browse": browse, "buy": buy}, 5)
     return LoadTestResult("shop", "closed", "http://127.0.0.1:1", stages=[stage])
 
@@ -56,7 +67,16 @@ def test_syntax_errors_name_the_position(text: str, position: int, what: str) ->
 
 def test_thresholds_pass_and_fail_on_known_data() -> None:
     outcomes = check_thresholds(
-        ["p50[browse]<=51ms", "p50[browse]<49ms", "errors<30%", "errors<20%", "rps>=20", "rps>20", "max<300ms", "p99[buy]<301ms"],
+        [
+            "p50[browse]<=51ms",
+            "p50[browse]<49ms",
+            "errors<30%",
+            "errors<20%",
+            "rps>=20",
+            "rps>20",
+            "max<300ms",
+            "p99[buy]<301ms",
+        ],
         _result(),
     )
     assert [o.passed for o in outcomes] == [True, False, True, False, True, False, False, True]

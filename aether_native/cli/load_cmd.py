@@ -51,11 +51,20 @@ def build_parser() -> ArgumentParser:
     load.add_argument("--duration", type=duration_arg, metavar="DURATION", help="sustained time ('2m')")
     load.add_argument("--host", metavar="URL", help="base URL of the system under test")
     load.add_argument("--workers", type=positive_int, default=1, metavar="N", help="processes (default 1)")
-    load.add_argument("--engine", choices=("native", "locust"), default="native",
-                      help="native asyncio users (default) or locust (its FastHttpUser, headless)")
+    load.add_argument(
+        "--engine",
+        choices=("native", "locust"),
+        default="native",
+        help="native asyncio users (default) or locust (its FastHttpUser, headless)",
+    )
     out = parser.add_argument_group("results")
-    out.add_argument("--threshold", action="append", default=[], metavar="EXPR",
-                     help="pass/fail criterion, repeatable: 'p95<200ms', 'errors<1%%', 'rps>100', 'p99[buy]<1s'")
+    out.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="pass/fail criterion, repeatable: 'p95<200ms', 'errors<1%%', 'rps>100', 'p99[buy]<1s'",
+    )
     out.add_argument("--json", metavar="FILE", help="write the full result as JSON")
     out.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with charts")
     return parser
@@ -83,11 +92,14 @@ def run(argv: list[str], stderr: TextIO) -> int:
         thresholds = [parse_threshold(t) for t in args.threshold]
         scenario = load_scenario(source, args.scenario)
         overrides: dict[str, object] = {
-            "users": args.users, "arrival_rate": args.rate, "ramp_up": args.ramp_up,
-            "duration": args.duration, "host": args.host,
+            "users": args.users,
+            "arrival_rate": args.rate,
+            "ramp_up": args.ramp_up,
+            "duration": args.duration,
+            "host": args.host,
         }
         scenario = scenario.with_overrides(**{k: v for k, v in overrides.items() if v is not None})
-        names = {t.name for t in scenario.transactions}  # type: ignore[union-attr]
+        names = {t.name for t in scenario.transaction_list}
         for t in thresholds:
             if t.transaction is not None and t.transaction not in names:
                 raise InvalidArgument(
@@ -100,7 +112,9 @@ def run(argv: list[str], stderr: TextIO) -> int:
 
         parse_host(scenario.host)
         if args.workers > 1 and args.engine == "locust":
-            raise InvalidArgument("--workers is for the native engine; locust spreads load with its own --processes")
+            raise InvalidArgument(
+                "--workers is for the native engine; locust spreads load with its own --processes"
+            )
         if args.workers > 1:
             from aether_perf.load.workers import split
 
@@ -143,12 +157,14 @@ def run(argv: list[str], stderr: TextIO) -> int:
         print(f"aether: error: threshold failed: {outcome.describe().removeprefix('FAILED  ')}", file=stderr)
     total = result.total
     if total.count and total.ok == 0:
-        kinds = {}
+        kinds: dict[str, int] = {}
         for stats in result.transactions.values():
             for kind, n in stats.errors.items():
                 kinds[kind] = kinds.get(kind, 0) + n
         top = max(kinds.items(), key=lambda item: item[1])
-        print(f"aether: error: no transaction succeeded ({top[0]}: {top[1]:,} of {total.count:,})", file=stderr)
+        print(
+            f"aether: error: no transaction succeeded ({top[0]}: {top[1]:,} of {total.count:,})", file=stderr
+        )
         return EXIT_FAILED
     return EXIT_FAILED if failed else EXIT_OK
 

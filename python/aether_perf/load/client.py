@@ -194,7 +194,7 @@ class HttpClient:
         return Response(status, status_line[2] if len(status_line) > 2 else "", headers, body)
 
     async def _read_chunked(self, reader: asyncio.StreamReader) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         while True:
             size_line = await reader.readuntil(b"\r\n")
             try:

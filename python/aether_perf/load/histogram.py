@@ -76,5 +76,5 @@ def summary(histogram: Histogram) -> dict[str, float]:
 
 
 def percentile_key(q: float) -> str:
-    """"p95" for 95, "p99.9" for 99.9."""
+    """ "p95" for 95, "p99.9" for 99.9."""
     return f"p{q:g}"

@@ -59,7 +59,9 @@ def load_scenario(path: str | Path, name: str | None = None) -> Scenario:
         )
     if name is not None:
         if name not in found:
-            raise InvalidArgument(f"{path} has no scenario named {name!r} (it has: {', '.join(sorted(found))})")
+            raise InvalidArgument(
+                f"{path} has no scenario named {name!r} (it has: {', '.join(sorted(found))})"
+            )
         chosen = found[name]
     elif len(found) > 1:
         raise InvalidArgument(

@@ -43,7 +43,16 @@ if TYPE_CHECKING:
 
 __all__ = ["run_locust", "user_class"]
 
-_FIELDS = ("users", "arrival_rate", "ramp_up", "duration", "think_time", "max_users", "timeout", "ramp_stages")
+_FIELDS = (
+    "users",
+    "arrival_rate",
+    "ramp_up",
+    "duration",
+    "think_time",
+    "max_users",
+    "timeout",
+    "ramp_stages",
+)
 
 
 def run_locust(scenario: Scenario, *, host: str, progress: ProgressCallback | None = None) -> LoadTestResult:
@@ -56,12 +65,22 @@ def run_locust(scenario: Scenario, *, host: str, progress: ProgressCallback | No
             f"scenario {scenario.name!r}: the locust engine needs the file that defines it (source=...)"
         )
     settings = {f: getattr(scenario, f) for f in _FIELDS}
-    settings["think_time"] = list(scenario.think_time)  # type: ignore[arg-type]
+    settings["think_time"] = list(scenario.think_range)
     with tempfile.TemporaryDirectory(prefix="aether-locust-") as folder:
         out = os.path.join(folder, "result.json")
         command = [
-            sys.executable, "-m", "aether_perf.load.locust_engine", scenario.source,
-            "--name", scenario.name, "--host", host, "--settings", json.dumps(settings), "--out", out,
+            sys.executable,
+            "-m",
+            "aether_perf.load.locust_engine",
+            scenario.source,
+            "--name",
+            scenario.name,
+            "--host",
+            host,
+            "--settings",
+            json.dumps(settings),
+            "--out",
+            out,
         ]
         env = dict(os.environ)
         here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -77,7 +96,9 @@ def run_locust(scenario: Scenario, *, host: str, progress: ProgressCallback | No
             last = [line for line in errors.strip().splitlines() if line.strip()]
             if status == 2 and last:
                 raise InvalidArgument(last[-1])
-            raise RunFailed(f"the locust engine failed (exit status {status}): {last[-1] if last else 'no output'}")
+            raise RunFailed(
+                f"the locust engine failed (exit status {status}): {last[-1] if last else 'no output'}"
+            )
         with open(out, encoding="utf-8") as f:
             return LoadTestResult.from_json(f.read())
 
@@ -101,7 +122,9 @@ class _Adapter:
     async def delete(self, path: str) -> Any:
         return await self.request("DELETE", path)
 
-    async def request(self, method: str, path: str, *, data: Any = None, json: Any = None, headers: Any = None) -> Any:
+    async def request(
+        self, method: str, path: str, *, data: Any = None, json: Any = None, headers: Any = None
+    ) -> Any:
         from aether_perf.load.client import Response
 
         reply = self.session.request(method, path, data=data, json=json, headers=headers)
@@ -147,16 +170,16 @@ def user_class(scenario: Scenario, recorder: Recorder | None = None, host: str |
 
     from aether_perf.load.runner import _Chooser
 
-    choose = _Chooser(scenario.transactions)  # type: ignore[arg-type]
-    low, high = scenario.think_time  # type: ignore[misc]
+    choose = _Chooser(scenario.transaction_list)
+    low, high = scenario.think_range
     rate = scenario.rate
     pool = scenario.pool_size
     state = {"rate": rate}
 
-    class ScenarioUser(FastHttpUser):  # type: ignore[misc]
+    class ScenarioUser(FastHttpUser):
         abstract = False
-        network_timeout = float(scenario.timeout)  # type: ignore[arg-type]
-        connection_timeout = float(scenario.timeout)  # type: ignore[arg-type]
+        network_timeout = scenario.seconds[2]
+        connection_timeout = scenario.seconds[2]
 
         def on_start(self) -> None:
             self.rng = random.Random()
@@ -184,9 +207,9 @@ def user_class(scenario: Scenario, recorder: Recorder | None = None, host: str |
                 recorder.record(txn.name, started, started, time.monotonic_ns(), kind)
 
     ScenarioUser.host = host or scenario.host
-    ScenarioUser.__name__ = ScenarioUser.__qualname__ = "".join(
-        c for c in scenario.name.title() if c.isalnum()
-    ) + "User"
+    ScenarioUser.__name__ = ScenarioUser.__qualname__ = (
+        "".join(c for c in scenario.name.title() if c.isalnum()) + "User"
+    )
     ScenarioUser._aether_state = state  # type: ignore[attr-defined]
     return ScenarioUser
 
@@ -195,7 +218,7 @@ def _child(argv: list[str]) -> int:
     """The child process: load the scenario, run it under locust, write the result JSON."""
     import argparse
 
-    from gevent import monkey
+    from gevent import monkey  # type: ignore[import-untyped]
 
     monkey.patch_all()
     import logging
@@ -205,9 +228,8 @@ def _child(argv: list[str]) -> int:
     from locust.env import Environment
 
     from aether_perf.load.loader import load_scenario
-    from aether_perf.load.result import LoadTestResult
+    from aether_perf.load.result import LoadTestResult, Window
     from aether_perf.load.runner import Progress, Recorder
-    from aether_perf.load.result import Window
 
     logging.getLogger("locust").setLevel(logging.ERROR)
     parser = argparse.ArgumentParser()
@@ -243,8 +265,14 @@ def _child(argv: list[str]) -> int:
             window = recorder.windows.setdefault(second, Window(second))
             window.users = recorder.users
             p = Progress(
-                elapsed=(now - t0) / 1e9, total=scenario.total_duration, stage=recorder.stage_of(now).name,
-                users=recorder.users, completed=recorder.completed, errors=recorder.errors, late=0, dropped=0,
+                elapsed=(now - t0) / 1e9,
+                total=scenario.total_duration,
+                stage=recorder.stage_of(now).name,
+                users=recorder.users,
+                completed=recorder.completed,
+                errors=recorder.errors,
+                late=0,
+                dropped=0,
                 recent_rps=float(window.count),
                 recent_p95=window.corrected.percentile(95) / 1e9 if window.corrected.count else float("nan"),
             )

@@ -22,7 +22,8 @@ __all__ = ["render_html", "write_html"]
 _CSS = """
 body{font:14px system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
 h1{font-size:20px}h2{font-size:16px;margin-top:28px}
-table{border-collapse:collapse;margin:8px 0}td,th{padding:3px 10px;text-align:right;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:8px 0}
+td,th{padding:3px 10px;text-align:right;border-bottom:1px solid #ddd}
 td:first-child,th:first-child{text-align:left}.fail{color:#b00;font-weight:bold}.ok{color:#070}
 svg{background:#fafafa;border:1px solid #ddd}.legend span{margin-right:14px}
 """
@@ -48,15 +49,23 @@ def _chart(title: str, unit: str, xs: Sequence[float], series: list[tuple[str, l
     def y(v: float) -> float:
         return top + (height - top - bottom) * (1 - v / ymax)
 
-    parts = [f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
-             f"<title>{html.escape(title)}</title>"]
+    parts = [
+        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
+        f"<title>{html.escape(title)}</title>",
+    ]
     for k in range(5):
         v = ymax * k / 4
-        parts.append(f'<line x1="{left}" x2="{width - 10}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#e4e4e4"/>')
-        parts.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" font-size="11" text-anchor="end">{v:,.4g}</text>')
+        parts.append(
+            f'<line x1="{left}" x2="{width - 10}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#e4e4e4"/>'
+        )
+        parts.append(
+            f'<text x="{left - 6}" y="{y(v) + 4:.1f}" font-size="11" text-anchor="end">{v:,.4g}</text>'
+        )
     for k in range(6):
         v = xmax * k / 5
-        parts.append(f'<text x="{x(v):.1f}" y="{height - 10}" font-size="11" text-anchor="middle">{v:.0f}s</text>')
+        parts.append(
+            f'<text x="{x(v):.1f}" y="{height - 10}" font-size="11" text-anchor="middle">{v:.0f}s</text>'
+        )
     for (name, ys), color in zip(series, _COLORS, strict=False):
         segment: list[str] = []
         paths = []
@@ -74,7 +83,9 @@ def _chart(title: str, unit: str, xs: Sequence[float], series: list[tuple[str, l
                 cx, cy = seg[0].split(",")
                 parts.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{color}"/>')
             else:
-                parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.8" points="{" ".join(seg)}"/>')
+                parts.append(
+                    f'<polyline fill="none" stroke="{color}" stroke-width="1.8" points="{" ".join(seg)}"/>'
+                )
         del name
     parts.append(f'<text x="8" y="14" font-size="11">{html.escape(unit)}</text></svg>')
     legend = "".join(
@@ -91,8 +102,12 @@ def _row(cells: Sequence[str]) -> str:
 def _stats_cells(stats: TransactionStats, open_model: bool) -> list[str]:
     h = stats.corrected
     pct = h.percentiles(PERCENTILES) if h.count else [math.nan] * len(PERCENTILES)
-    cells = [f"{stats.count:,}", f"{stats.error_count:,}", *(_fmt_ms(v) for v in pct),
-             _fmt_ms(float(h.max)) if h.count else "-"]
+    cells = [
+        f"{stats.count:,}",
+        f"{stats.error_count:,}",
+        *(_fmt_ms(v) for v in pct),
+        _fmt_ms(float(h.max)) if h.count else "-",
+    ]
     if open_model:
         cells.append(_fmt_ms(stats.raw.percentile(99)) if stats.raw.count else "-")
     return cells
@@ -101,7 +116,9 @@ def _stats_cells(stats: TransactionStats, open_model: bool) -> list[str]:
 def render_html(result: LoadTestResult, outcomes: list[ThresholdOutcome] | None = None) -> str:
     """The report as one HTML document."""
     open_model = result.model == "open"
-    head = ["requests", "errors", *(f"p{q:g} ms" for q in PERCENTILES), "max ms"] + (["raw p99 ms"] if open_model else [])
+    head = ["requests", "errors", *(f"p{q:g} ms" for q in PERCENTILES), "max ms"] + (
+        ["raw p99 ms"] if open_model else []
+    )
     th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
     out = [
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>",
@@ -109,9 +126,15 @@ def render_html(result: LoadTestResult, outcomes: list[ThresholdOutcome] | None 
         f"<h1>Load test: {html.escape(result.scenario)}</h1>",
         f"<p>{html.escape(result.model)} model against {html.escape(result.host)}, engine "
         f"{html.escape(result.engine)}, {result.workers} worker(s), {result.duration:g} s, "
-        f"{result.throughput:,.1f} transactions/s, late starts {result.late:,}, dropped starts {result.dropped:,}."
-        + (" Latency is measured from each transaction's intended start (coordinated omission corrected);"
-           " raw latency from its actual start." if open_model else "") + "</p>",
+        f"{result.throughput:,.1f} transactions/s, late starts {result.late:,}, "
+        f"dropped starts {result.dropped:,}."
+        + (
+            " Latency is measured from each transaction's intended start (coordinated omission corrected);"
+            " raw latency from its actual start."
+            if open_model
+            else ""
+        )
+        + "</p>",
     ]
     if outcomes:
         out.append("<h2>Thresholds</h2><table>")
@@ -119,12 +142,23 @@ def render_html(result: LoadTestResult, outcomes: list[ThresholdOutcome] | None 
             cls = "ok" if o.passed else "fail"
             out.append(f'<tr><td class="{cls}">{html.escape(o.describe())}</td></tr>')
         out.append("</table>")
-    out.append(f"<h2>Stages</h2><table><tr><th>stage</th><th>load</th><th>peak users</th><th>req/s</th>{th}</tr>")
+    out.append(
+        f"<h2>Stages</h2><table><tr><th>stage</th><th>load</th><th>peak users</th><th>req/s</th>{th}</tr>"
+    )
     for stage in result.stages:
         s = stage.stage
         load = f"{s.users} users" if s.users is not None else f"{s.rate:g}/s"
-        out.append(_row([stage.name, load, str(stage.peak_users), f"{stage.throughput:,.1f}",
-                         *_stats_cells(stage.total, open_model)]))
+        out.append(
+            _row(
+                [
+                    stage.name,
+                    load,
+                    str(stage.peak_users),
+                    f"{stage.throughput:,.1f}",
+                    *_stats_cells(stage.total, open_model),
+                ]
+            )
+        )
     out.append(f"</table><h2>Transactions</h2><table><tr><th>transaction</th>{th}</tr>")
     for name, stats in sorted(result.transactions.items()):
         out.append(_row([name, *_stats_cells(stats, open_model)]))
@@ -141,20 +175,36 @@ def render_html(result: LoadTestResult, outcomes: list[ThresholdOutcome] | None 
     xs = [w.second + 0.5 for w in result.timeline]
     series: list[tuple[str, list[float]]] = []
     for q in (50.0, 95.0, 99.0):
-        series.append((f"p{q:g}", [w.corrected.percentile(q) / 1e6 if w.corrected.count else math.nan for w in result.timeline]))
+        series.append(
+            (
+                f"p{q:g}",
+                [w.corrected.percentile(q) / 1e6 if w.corrected.count else math.nan for w in result.timeline],
+            )
+        )
     if open_model:
-        series.append(("raw p99", [w.raw.percentile(99) / 1e6 if w.raw.count else math.nan for w in result.timeline]))
+        series.append(
+            ("raw p99", [w.raw.percentile(99) / 1e6 if w.raw.count else math.nan for w in result.timeline])
+        )
     out.append(_chart("Latency over time", "ms", xs, series))
-    out.append(_chart("Throughput", "per second", xs, [
-        ("transactions/s", [float(w.count) for w in result.timeline]),
-        ("errors/s", [float(w.errors) for w in result.timeline]),
-        ("virtual users", [float(w.users) for w in result.timeline]),
-    ]))
+    out.append(
+        _chart(
+            "Throughput",
+            "per second",
+            xs,
+            [
+                ("transactions/s", [float(w.count) for w in result.timeline]),
+                ("errors/s", [float(w.errors) for w in result.timeline]),
+                ("virtual users", [float(w.users) for w in result.timeline]),
+            ],
+        )
+    )
     out.append("</body></html>\n")
     return "\n".join(out)
 
 
-def write_html(result: LoadTestResult, file: PathOrText, outcomes: list[ThresholdOutcome] | None = None) -> None:
+def write_html(
+    result: LoadTestResult, file: PathOrText, outcomes: list[ThresholdOutcome] | None = None
+) -> None:
     """Write the report to a path (atomically) or a text stream."""
     text = render_html(result, outcomes)
     with open_text_output(file) as out:

@@ -45,7 +45,9 @@ def _table(title: str, first: str, open_model: bool) -> Table:
 
 
 def render_summary(
-    result: LoadTestResult, outcomes: list[ThresholdOutcome] | None = None, file: TextIO | None = None,
+    result: LoadTestResult,
+    outcomes: list[ThresholdOutcome] | None = None,
+    file: TextIO | None = None,
     color: bool | None = None,
 ) -> None:
     """Print the summary of ``result`` (and the threshold outcomes) to ``file`` (stdout)."""
@@ -63,14 +65,25 @@ def render_summary(
         s = stage.stage
         load = f"{s.users} users" if s.users is not None else f"{s.rate:g}/s"
         table.add_row(
-            stage.name, load + f" ({stage.peak_users} ran)", f"{total.count:,}", f"{stage.throughput:,.1f}",
-            f"{total.error_count:,}", *_latencies(total, open_model),
+            stage.name,
+            load + f" ({stage.peak_users} ran)",
+            f"{total.count:,}",
+            f"{stage.throughput:,.1f}",
+            f"{total.error_count:,}",
+            *_latencies(total, open_model),
         )
     console.print(table)
     txns = _table("transactions (whole run)", "transaction", open_model)
     for name, stats in sorted(result.transactions.items()):
         rps = stats.count / result.duration if result.duration else math.nan
-        txns.add_row(name, "", f"{stats.count:,}", f"{rps:,.1f}", f"{stats.error_count:,}", *_latencies(stats, open_model))
+        txns.add_row(
+            name,
+            "",
+            f"{stats.count:,}",
+            f"{rps:,.1f}",
+            f"{stats.error_count:,}",
+            *_latencies(stats, open_model),
+        )
     console.print(txns)
     errors: dict[str, int] = {}
     for stats in result.transactions.values():

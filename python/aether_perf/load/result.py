@@ -72,7 +72,11 @@ class TransactionStats:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TransactionStats:
         hist = data["histograms"]
-        return cls(decode(hist["corrected"]), decode(hist["raw"]), {str(k): int(v) for k, v in data["errors"].items()})
+        return cls(
+            decode(hist["corrected"]),
+            decode(hist["raw"]),
+            {str(k): int(v) for k, v in data["errors"].items()},
+        )
 
 
 def _merge_stats(into: dict[str, TransactionStats], other: Mapping[str, TransactionStats]) -> None:
@@ -141,11 +145,17 @@ class StageResult:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StageResult:
         stage = Stage(
-            data["name"], data["kind"], float(data["start"]), float(data["duration"]),
-            data["target_users"], data["target_rate"],
+            data["name"],
+            data["kind"],
+            float(data["start"]),
+            float(data["duration"]),
+            data["target_users"],
+            data["target_rate"],
         )
         txns = {name: TransactionStats.from_dict(t) for name, t in data["transactions"].items()}
-        return cls(stage, txns, int(data["peak_users"]), int(data["late_starts"]), int(data["dropped_starts"]))
+        return cls(
+            stage, txns, int(data["peak_users"]), int(data["late_starts"]), int(data["dropped_starts"])
+        )
 
 
 @dataclass
@@ -170,15 +180,25 @@ class Window:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "second": self.second, "count": self.count, "errors": self.errors, "users": self.users,
-            "latency": summary(self.corrected), "raw_latency": summary(self.raw),
+            "second": self.second,
+            "count": self.count,
+            "errors": self.errors,
+            "users": self.users,
+            "latency": summary(self.corrected),
+            "raw_latency": summary(self.raw),
             "histograms": {"corrected": encode(self.corrected), "raw": encode(self.raw)},
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Window:
         h = data["histograms"]
-        return cls(int(data["second"]), decode(h["corrected"]), decode(h["raw"]), int(data["errors"]), int(data["users"]))
+        return cls(
+            int(data["second"]),
+            decode(h["corrected"]),
+            decode(h["raw"]),
+            int(data["errors"]),
+            int(data["users"]),
+        )
 
 
 @dataclass
@@ -282,7 +302,11 @@ class LoadTestResult:
             raise InvalidArgument(f"load-test result version {data.get('version')!r} is not {VERSION}")
         try:
             out = cls(
-                data["scenario"], data["model"], data["host"], data["engine"], int(data["workers"]),
+                data["scenario"],
+                data["model"],
+                data["host"],
+                data["engine"],
+                int(data["workers"]),
                 float(data["started_at"]),
             )
             out.stages = [StageResult.from_dict(s) for s in data["stages"]]

@@ -155,7 +155,7 @@ class _Run:
         self.scenario = scenario
         self.host = host
         self.plan = scenario.stages()
-        self.choose = _Chooser(scenario.transactions)  # type: ignore[arg-type]
+        self.choose = _Chooser(scenario.transaction_list)
         self.seed = seed if seed is not None else random.randrange(1 << 30)
         self.stopping = False
         self.tasks: set[asyncio.Task[None]] = set()
@@ -163,7 +163,7 @@ class _Run:
         self.rec: Recorder
 
     def client(self) -> HttpClient:
-        return HttpClient(self.host, timeout=float(self.scenario.timeout))  # type: ignore[arg-type]
+        return HttpClient(self.host, timeout=self.scenario.seconds[2])
 
     def spawn(self, coro: object) -> None:
         task = asyncio.ensure_future(coro)  # type: ignore[call-overload]
@@ -178,7 +178,7 @@ class _Run:
     # ---- closed model --------------------------------------------------------------------------
     async def user(self, index: int) -> None:
         rng = random.Random(self.seed * 7919 + index)
-        low, high = self.scenario.think_time  # type: ignore[misc]
+        low, high = self.scenario.think_range
         client = self.client()
         rec = self.rec
         rec.users_changed(+1)
@@ -282,7 +282,9 @@ class _Run:
                         late=late_dropped,
                         dropped=len(getattr(self, "backlog", ())),
                         recent_rps=float(window.count),
-                        recent_p95=window.corrected.percentile(95) / _S if window.corrected.count else math.nan,
+                        recent_p95=window.corrected.percentile(95) / _S
+                        if window.corrected.count
+                        else math.nan,
                     )
                 )
 
@@ -303,7 +305,7 @@ class _Run:
         finally:
             self.stopping = True
             if self.tasks:
-                grace = min(float(self.scenario.timeout), 2.0)  # type: ignore[arg-type]
+                grace = min(self.scenario.seconds[2], 2.0)
                 _, pending = await asyncio.wait(set(self.tasks), timeout=grace)
                 for task in pending:
                     task.cancel()

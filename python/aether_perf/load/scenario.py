@@ -30,7 +30,7 @@ import math
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, cast, overload
 
 from aether_perf.errors import InvalidArgument
 from aether_perf.units import parse_duration
@@ -95,7 +95,9 @@ def transaction(
     return decorate
 
 
-_RATE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(?:/\s*(s|sec|second|m|min|minute|h|hour))?\s*$")
+_RATE = re.compile(
+    r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(?:/\s*(s|sec|second|m|min|minute|h|hour))?\s*$"
+)
 _PER = {None: 1.0, "s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0}
 _PER.update({"h": 3600.0, "hour": 3600.0})
 
@@ -209,7 +211,11 @@ class Scenario:
         set_(self, "timeout", parse_duration(self.timeout, name="timeout"))
         set_(self, "transactions", _as_transactions(self.transactions))
         set_(self, "think_time", _think(self.think_time))
-        if isinstance(self.ramp_stages, bool) or not isinstance(self.ramp_stages, int) or self.ramp_stages < 1:
+        if (
+            isinstance(self.ramp_stages, bool)
+            or not isinstance(self.ramp_stages, int)
+            or self.ramp_stages < 1
+        ):
             raise InvalidArgument(f"ramp_stages must be a whole number >= 1, got {self.ramp_stages!r}")
         if self.max_users is not None and (
             isinstance(self.max_users, bool) or not isinstance(self.max_users, int) or self.max_users < 1
@@ -222,13 +228,28 @@ class Scenario:
     # ---- derived -------------------------------------------------------------------------------
     @property
     def model(self) -> str:
-        """"closed" (users) or "open" (arrival rate)."""
+        """ "closed" (users) or "open" (arrival rate)."""
         return "closed" if self.users is not None else "open"
 
     @property
     def rate(self) -> float | None:
         """The open model's target arrival rate (per second), else None."""
-        return float(self.arrival_rate) if self.arrival_rate is not None else None  # type: ignore[arg-type]
+        return float(self.arrival_rate) if self.arrival_rate is not None else None
+
+    @property
+    def seconds(self) -> tuple[float, float, float]:
+        """(ramp_up, duration, timeout) in seconds (the fields, normalised by the constructor)."""
+        return float(self.ramp_up), float(self.duration), float(self.timeout)
+
+    @property
+    def think_range(self) -> tuple[float, float]:
+        """(min, max) think time in seconds."""
+        return cast("tuple[float, float]", self.think_time)
+
+    @property
+    def transaction_list(self) -> tuple[Transaction, ...]:
+        """The transactions, each a :class:`Transaction`."""
+        return cast("tuple[Transaction, ...]", self.transactions)
 
     @property
     def pool_size(self) -> int:
@@ -242,7 +263,7 @@ class Scenario:
     def stages(self) -> list[Stage]:
         """The ramp-up steps (when ``ramp_up`` > 0) then the sustained stage."""
         out: list[Stage] = []
-        ramp, steps, start = float(self.ramp_up), self.ramp_stages, 0.0  # type: ignore[arg-type]
+        (ramp, duration, _), steps, start = self.seconds, self.ramp_stages, 0.0
         if ramp > 0:
             for k in range(1, steps + 1):
                 users = rate = None
@@ -252,12 +273,12 @@ class Scenario:
                     rate = (self.rate or 0) * k / steps
                 out.append(Stage(f"ramp {k}/{steps}", "ramp", start, ramp / steps, users, rate))
                 start += ramp / steps
-        out.append(Stage("sustained", "sustained", start, float(self.duration), self.users, self.rate))  # type: ignore[arg-type]
+        out.append(Stage("sustained", "sustained", start, duration, self.users, self.rate))
         return out
 
     @property
     def total_duration(self) -> float:
-        return float(self.ramp_up) + float(self.duration)  # type: ignore[arg-type]
+        return self.seconds[0] + self.seconds[1]
 
     def with_overrides(self, **changes: Any) -> Scenario:
         """A copy with fields changed (as the CLI's --users/--rate/--duration do).

@@ -34,7 +34,9 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
 }
 _LATENCY_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "": 1e-3}
-_METRIC = re.compile(r"raw_p\(?[0-9.]+\)?|p\([0-9.]+\)|p[0-9.]+|avg|mean|max|min|errors|error_rate|rps|late|dropped")
+_METRIC = re.compile(
+    r"raw_p\(?[0-9.]+\)?|p\([0-9.]+\)|p[0-9.]+|avg|mean|max|min|errors|error_rate|rps|late|dropped"
+)
 _NUMBER = re.compile(r"[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?")
 
 
@@ -93,7 +95,9 @@ def parse_threshold(text: str) -> Threshold:
     skip()
     m = _METRIC.match(text, i)
     if not m:
-        raise _fail(text, i, "expected a metric (p95, p(99.9), raw_p99, avg, max, errors, rps, late, dropped)")
+        raise _fail(
+            text, i, "expected a metric (p95, p(99.9), raw_p99, avg, max, errors, rps, late, dropped)"
+        )
     metric = m.group(0).replace("(", "").replace(")", "")
     if metric == "mean":
         metric = "avg"

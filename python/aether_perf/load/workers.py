@@ -42,7 +42,9 @@ def split(scenario: Scenario, workers: int) -> list[Scenario]:
         return [dataclasses.replace(scenario, users=base + (i < extra)) for i in range(workers)]
     rate = scenario.rate or 0.0
     pool = math.ceil(scenario.pool_size / workers)
-    return [dataclasses.replace(scenario, arrival_rate=rate / workers, max_users=pool) for _ in range(workers)]
+    return [
+        dataclasses.replace(scenario, arrival_rate=rate / workers, max_users=pool) for _ in range(workers)
+    ]
 
 
 def _worker(index: int, scenario: Scenario, host: str, start_at: float, out: Any) -> None:
@@ -72,7 +74,7 @@ def run_workers(
         proc.start()
     results: dict[int, dict[str, Any]] = {}
     latest: dict[int, dict[str, Any]] = {}
-    deadline = start_at + scenario.total_duration + float(scenario.timeout) + 30  # type: ignore[arg-type]
+    deadline = start_at + scenario.total_duration + scenario.seconds[2] + 30
     try:
         while len(results) < workers:
             try:
@@ -80,8 +82,11 @@ def run_workers(
             except queue_mod.Empty:
                 dead = [p for i, p in enumerate(procs) if i not in results and not p.is_alive()]
                 if dead or time.time() > deadline:
-                    raise RunFailed(f"a load-test worker died (exit status {dead[0].exitcode})" if dead
-                                    else "load-test workers did not finish in time") from None
+                    raise RunFailed(
+                        f"a load-test worker died (exit status {dead[0].exitcode})"
+                        if dead
+                        else "load-test workers did not finish in time"
+                    ) from None
                 continue
             if kind == "result":
                 results[index] = payload
