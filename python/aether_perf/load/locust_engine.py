@@ -60,6 +60,10 @@ def run_locust(scenario: Scenario, *, host: str, progress: ProgressCallback | No
     from aether_perf.load.result import LoadTestResult
     from aether_perf.load.runner import Progress
 
+    import importlib.util
+
+    if importlib.util.find_spec("locust") is None:
+        raise InvalidArgument("the locust engine needs locust: pip install 'aether-native[load]'")
     if not scenario.source or not os.path.isfile(scenario.source):
         raise InvalidArgument(
             f"scenario {scenario.name!r}: the locust engine needs the file that defines it (source=...)"
