@@ -60,7 +60,8 @@ from aether_perf.load import Scenario, transaction
 @transaction
 async def hit(client):
     await client.get("/")
-r = Scenario("bench", users=int(sys.argv[2]), duration=float(sys.argv[3]), transactions=[hit]).run(host=sys.argv[1])
+scenario = Scenario("bench", users=int(sys.argv[2]), duration=float(sys.argv[3]), transactions=[hit])
+r = scenario.run(host=sys.argv[1])
 print(json.dumps({"requests": r.total.count, "errors": r.total.error_count, "seconds": r.duration}))
 """
 
@@ -103,17 +104,45 @@ ENGINES = ("native", "aiohttp", "locust-fast", "locust")
 def run_engine(name: str, url: str, users: int, duration: float, folder: Path) -> dict[str, float]:
     if name in ("native", "aiohttp"):
         code = NATIVE if name == "native" else AIOHTTP
-        out = subprocess.run([sys.executable, "-c", code, url, str(users), str(duration)],
-                             capture_output=True, text=True, env=ENV, timeout=duration + 60, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code, url, str(users), str(duration)],
+            capture_output=True,
+            text=True,
+            env=ENV,
+            timeout=duration + 60,
+            check=True,
+        )
         data = json.loads(out.stdout.strip().splitlines()[-1])
         return {"rps": data["requests"] / data["seconds"], "errors": data["errors"]}
     cls = "Fast" if name == "locust-fast" else "Plain"
     report = folder / "locust.json"
     done = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(folder / "locustfile.py"), cls, "--headless", "-u", str(users),
-         "-r", "10000", "-t", f"{max(1, round(duration))}s", "--host", url, "--json-file", str(report.with_suffix("")),
-         "--only-summary", "--loglevel", "ERROR"],
-        capture_output=True, text=True, env=ENV, timeout=duration + 60,
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(folder / "locustfile.py"),
+            cls,
+            "--headless",
+            "-u",
+            str(users),
+            "-r",
+            "10000",
+            "-t",
+            f"{max(1, round(duration))}s",
+            "--host",
+            url,
+            "--json-file",
+            str(report.with_suffix("")),
+            "--only-summary",
+            "--loglevel",
+            "ERROR",
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=duration + 60,
     )
     if not report.exists():
         raise SystemExit(f"locust wrote no report (exit status {done.returncode}): {done.stderr[-2000:]}")
@@ -150,15 +179,20 @@ def main() -> None:
                     figures = run_engine(engine, url, args.users, args.duration, folder)
                     server_cpu[engine].append((_cpu(server.pid) - cpu0) / (time.monotonic() - t0))
                     results[engine].append(figures["rps"])
-                    print(f"round {r + 1}: {engine:12s} {figures['rps']:9,.0f} req/s  errors {figures['errors']:.0f}",
-                          flush=True)
+                    print(
+                        f"round {r + 1}: {engine:12s} {figures['rps']:9,.0f} req/s  "
+                        f"errors {figures['errors']:.0f}",
+                        flush=True,
+                    )
         finally:
             server.terminate()
             server.wait()
-    print(f"\n{args.users} users, {args.duration:g} s per run, {args.rounds} interleaved rounds, medians; "
-          f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    print(
+        f"\n{args.users} users, {args.duration:g} s per run, {args.rounds} interleaved rounds, medians; "
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs"
+    )
     base = statistics.median(results["native"]) if "native" in results else None
-    print(f"{'engine':12s} {'req/s':>10s} {'vs native':>10s} {'server CPU (over the whole run, startup included)'}")
+    print(f"{'engine':12s} {'req/s':>10s} {'vs native':>10s} {'server CPU (whole run incl. startup)'}")
     for engine in engines:
         med = statistics.median(results[engine])
         ratio = f"{med / base:9.2f}x" if base else "-"

@@ -57,10 +57,10 @@ _FIELDS = (
 
 def run_locust(scenario: Scenario, *, host: str, progress: ProgressCallback | None = None) -> LoadTestResult:
     """Run ``scenario`` under locust in a child process and return the result."""
+    import importlib.util
+
     from aether_perf.load.result import LoadTestResult
     from aether_perf.load.runner import Progress
-
-    import importlib.util
 
     if importlib.util.find_spec("locust") is None:
         raise InvalidArgument("the locust engine needs locust: pip install 'aether-native[load]'")
