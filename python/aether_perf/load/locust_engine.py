@@ -221,6 +221,7 @@ def user_class(scenario: Scenario, recorder: Recorder | None = None, host: str |
 def _child(argv: list[str]) -> int:
     """The child process: load the scenario, run it under locust, write the result JSON."""
     import argparse
+    import dataclasses
 
     from gevent import monkey  # type: ignore[import-untyped]
 
@@ -247,8 +248,6 @@ def _child(argv: list[str]) -> int:
         base = load_scenario(args.source, args.name)
         settings = json.loads(args.settings)
         settings["think_time"] = tuple(settings["think_time"])
-        import dataclasses
-
         scenario = dataclasses.replace(base, **settings)
     except InvalidArgument as exc:
         print(exc, file=sys.stderr)
@@ -281,8 +280,6 @@ def _child(argv: list[str]) -> int:
                 recent_p95=window.corrected.percentile(95) / 1e9 if window.corrected.count else float("nan"),
             )
             print("PROGRESS " + json.dumps(dataclasses.asdict(p)), flush=True)
-
-    import dataclasses
 
     tick = gevent.spawn(ticker)
     state = cls._aether_state  # type: ignore[attr-defined]
