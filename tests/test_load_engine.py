@@ -34,18 +34,18 @@ def _assert_matches_injection(hist_ns: object, served: int, low: float, high: fl
 
 
 def test_closed_model_percentiles_match_the_injected_latency() -> None:
-    server = Server("--latency", "20", "100")
+    server = Server("--latency", "50", "150")  # long enough that loopback + scheduling overhead is small
     with server as url:
         result = Scenario("shop", users=20, duration="2s", transactions=[browse, buy]).run(host=url)
         served = server.served()
     total = result.total
-    assert total.errors == {} and total.count >= 400
+    assert total.errors == {} and total.count >= 250
     assert served - 20 <= total.count <= served  # only what was in flight at the end is unrecorded
-    _assert_matches_injection(total.corrected, served, 20, 100)
+    _assert_matches_injection(total.corrected, served, 50, 150)
     assert total.raw.counts == total.corrected.counts  # closed model: intended start == actual start
     # weights 3:1 -> browse about 75 % of transactions
     share = result.transactions["browse"].count / total.count
-    assert 0.68 < share < 0.82
+    assert 0.65 < share < 0.85  # 4 standard deviations of a binomial share over ~300 draws
 
 
 def test_open_model_shows_a_stall_that_raw_latency_hides() -> None:
@@ -91,7 +91,7 @@ def test_open_model_ramps_its_rate() -> None:
 
 
 def test_workers_merge_exactly() -> None:
-    server = Server("--latency", "20", "60")
+    server = Server("--latency", "50", "150")
     with server as url:
         result = Scenario("two", users=10, duration="2s", transactions=[hit]).run(host=url, workers=2)
         served = server.served()
@@ -104,7 +104,7 @@ def test_workers_merge_exactly() -> None:
     assert result.total.corrected.percentiles([50, 99]) == union.percentiles([50, 99])
     assert [s.peak_users for s in result.stages] == [10]
     assert served - 10 <= result.total.count <= served
-    _assert_matches_injection(result.total.corrected, served, 20, 60)
+    _assert_matches_injection(result.total.corrected, served, 50, 150)
 
 
 def test_unreachable_target_and_http_errors_are_counted_by_kind() -> None:
