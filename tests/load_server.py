@@ -1,8 +1,8 @@
 """A loopback HTTP/1.1 server with known, controllable latency, for the load-testing tests.
 
-    python load_server.py [--latency LOW_MS HIGH_MS] [--stall-after S --stall-for S] [--status N]
+    python load_server.py [--latency LOW_MS HIGH_MS] [--stall-after S --stall-for S] [--status N] [--port N]
 
-It binds 127.0.0.1 on a free port and prints ``PORT <n>`` on stdout. Request k (counted from 0)
+It binds 127.0.0.1 on a free port (or --port) and prints ``PORT <n>`` on stdout. Request k (counted from 0)
 waits ``LOW + (HIGH - LOW) * ((k * 37) % 100) / 99`` ms (asyncio.sleep, so requests overlap): over
 any multiple of 100 requests the injected latencies are exactly the 100-point grid from LOW to HIGH,
 whatever the order they arrive in. ``--stall-after S --stall-for D``: the first request that
@@ -78,7 +78,7 @@ async def serve(args: argparse.Namespace) -> None:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=1024)
+    server = await asyncio.start_server(handle, "127.0.0.1", args.port, backlog=1024)
     port = server.sockets[0].getsockname()[1]
     print(f"PORT {port}", flush=True)
     async with server:
@@ -91,6 +91,7 @@ def main() -> None:
     parser.add_argument("--stall-after", type=float)
     parser.add_argument("--stall-for", type=float, default=1.0)
     parser.add_argument("--status", type=int, default=200)
+    parser.add_argument("--port", type=int, default=0)
     asyncio.run(serve(parser.parse_args()))
 
 

@@ -165,3 +165,34 @@ def test_does_not_overwrite_the_scenario(scenario_file: Path, tmp_path: Path) ->
     )
     assert done.returncode == 2 and "refusing to overwrite" in done.stderr
     assert scenario_file.read_text() == SCENARIO
+
+
+def test_profile_target_saves_the_servers_profile_beside_the_report(
+    scenario_file: Path, tmp_path: Path
+) -> None:
+    from aether_perf.model import load
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = Path(__file__).resolve().parent / "load_server.py"
+    done = aether(
+        str(scenario_file),
+        "--host",
+        f"http://127.0.0.1:{port}",
+        "--duration",
+        "1.5s",
+        "--html",
+        "load.html",
+        "--profile-target",
+        f"{server} --port {port} --latency 1 3",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "wrote the target's profile" in done.stderr
+    profile = load(tmp_path / "load.aprof")
+    assert (tmp_path / "load.log").exists() and (tmp_path / "load.html").exists()
+    # The server's request handler is in the profile: the sampler ran inside the target.
+    names = {(f.function, Path(f.file).name) for f in profile.frames}
+    assert ("serve.<locals>.handle", "load_server.py") in names
+    assert profile.meta.mode == "wall"

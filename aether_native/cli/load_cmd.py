@@ -8,6 +8,9 @@ The file defines a :class:`aether_perf.load.Scenario`; the options override its 
 switches it to the closed model, ``--rate`` to the open one). Live progress goes to stderr (a
 refreshing line on a terminal, a plain line every 5 s when piped); the summary to stdout.
 
+With ``--profile-target "server.py ARGS"`` the system under test runs on this machine under
+``aether profile --mode wall`` (load_target.py) and its profile is saved beside the report.
+
 Exit statuses: 0 done and every threshold held; 1 a threshold failed (each failing one named on
 stderr), or no transaction succeeded at all (an unreachable target, say: its errors are reported
 by kind first); 2 bad input (scenario file, option, threshold syntax, output path); 130 Ctrl-C.
@@ -67,6 +70,13 @@ def build_parser() -> ArgumentParser:
     )
     out.add_argument("--json", metavar="FILE", help="write the full result as JSON")
     out.add_argument("--html", metavar="FILE", help="write a self-contained HTML report with charts")
+    out.add_argument(
+        "--profile-target",
+        metavar='"server.py ARGS"',
+        help="run the system under test (a Python script or '-m module', with its arguments) on this "
+        "machine under 'aether profile --mode wall' while loading it; the profile is saved beside the "
+        "report (REPORT.aprof, and its log REPORT.log)",
+    )
     return parser
 
 
@@ -122,6 +132,17 @@ def run(argv: list[str], stderr: TextIO) -> int:
     except InvalidArgument as exc:
         raise UsageError(str(exc)) from None
 
+    target = None
+    if args.profile_target is not None:
+        from aether_perf.load.client import parse_host
+
+        from aether_native.cli.load_target import ProfiledTarget
+
+        _, host, port, _ = parse_host(scenario.host)
+        beside = html_path or json_path or Path(os.path.abspath(f"aether-load-{os.getpid()}.html"))
+        profile_path = outputs.check_writable(beside.with_suffix(".aprof"), protect=protect)
+        target = ProfiledTarget(args.profile_target, host, port, profile_path).__enter__()
+
     progress = _ProgressPrinter(stderr)
     try:
         result = scenario.run(workers=args.workers, engine=args.engine, progress=progress)
@@ -131,6 +152,11 @@ def run(argv: list[str], stderr: TextIO) -> int:
         raise from_exception(exc, "load test failed") from None
     finally:
         progress.done()
+        if target is not None:
+            if target.stop():
+                print(f"aether: wrote the target's profile {target.profile} (log {target.log})", file=stderr)
+            else:
+                print(f"aether: the target's profile was not written (see {target.log})", file=stderr)
 
     from aether_perf.load.report_text import render_summary
 
