@@ -196,3 +196,13 @@ def test_profile_target_saves_the_servers_profile_beside_the_report(
     names = {(f.function, Path(f.file).name) for f in profile.frames}
     assert ("serve.<locals>.handle", "load_server.py") in names
     assert profile.meta.mode == "wall"
+
+
+def test_help(tmp_path: Path) -> None:
+    done = aether("--help", cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.startswith("usage: aether load") and done.stderr == ""
+    assert "--threshold" in done.stdout and "--profile-target" in done.stdout
+    top = subprocess.run(
+        [sys.executable, "-m", "aether_native", "--help"], capture_output=True, text=True, env=ENV
+    )
+    assert "aether load scenario.py" in top.stdout
