@@ -7,6 +7,7 @@ import socket
 import numpy as np
 import pytest
 from aether_perf.load import Scenario, transaction
+from aether_perf.load.runner import Progress
 from load_server import Server, injected
 
 
@@ -85,9 +86,13 @@ def test_open_model_ramps_its_rate() -> None:
         scenario = Scenario(
             "rate", arrival_rate="120/s", ramp_up="1s", ramp_stages=2, duration="1s", transactions=[hit]
         )
-        result = scenario.run(host=url)
+        seen: list[Progress] = []
+        result = scenario.run(host=url, progress=seen.append)
     assert [s.total.count for s in result.stages] == [30, 60, 120]  # 60/s for 0.5 s, 120/s for 0.5 s and 1 s
     assert result.dropped == 0
+    # live progress: once a second, cumulative, naming the stage running then
+    assert len(seen) in (1, 2) and seen[0].stage == "sustained" and 0 < seen[0].completed <= 90
+    assert seen[0].recent_rps > 0 and seen[0].total == 2.0
 
 
 def test_workers_merge_exactly() -> None:

@@ -213,8 +213,8 @@ class _ProgressPrinter:
             f"[{p.elapsed:5.0f}s/{p.total:.0f}s] {p.stage}: {p.users} users, {p.completed:,} done, "
             f"{p.errors:,} errors, {p.recent_rps:,.0f}/s, p95 {p95}"
         )
-        if p.late or p.dropped:
-            line += f", late {p.late:,}, backlog {p.dropped:,}"
+        if p.late or p.backlog:
+            line += f", late {p.late:,}, backlog {p.backlog:,}"
         if self.tty:
             self.stream.write("\r\x1b[2K" + line)
             self.stream.flush()

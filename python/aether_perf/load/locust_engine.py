@@ -275,7 +275,7 @@ def _child(argv: list[str]) -> int:
                 completed=recorder.completed,
                 errors=recorder.errors,
                 late=0,
-                dropped=0,
+                backlog=0,
                 recent_rps=float(window.count),
                 recent_p95=window.corrected.percentile(95) / 1e9 if window.corrected.count else float("nan"),
             )

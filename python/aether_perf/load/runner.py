@@ -49,7 +49,7 @@ class Progress:
     completed: int
     errors: int
     late: int
-    dropped: int
+    backlog: int  # open model: starts waiting for a free virtual user right now
     recent_rps: float
     recent_p95: float  # seconds, nan when nothing completed in the last second
 
@@ -259,7 +259,7 @@ class _Run:
     # ---- both ----------------------------------------------------------------------------------
     async def ticker(self, progress: ProgressCallback | None) -> None:
         total = self.scenario.total_duration
-        late_dropped = 0
+        late = 0
         while True:
             await asyncio.sleep(1.0)
             now = time.monotonic_ns()
@@ -270,7 +270,7 @@ class _Run:
                 window = rec.windows[second] = Window(second)
             window.users = rec.users
             if progress is not None:
-                late_dropped = sum(s.late for s in rec.stages)
+                late = sum(s.late for s in rec.stages)
                 progress(
                     Progress(
                         elapsed=(now - self.t0) / _S,
@@ -279,8 +279,8 @@ class _Run:
                         users=rec.users,
                         completed=rec.completed,
                         errors=rec.errors,
-                        late=late_dropped,
-                        dropped=len(getattr(self, "backlog", ())),
+                        late=late,
+                        backlog=len(getattr(self, "backlog", ())),
                         recent_rps=float(window.count),
                         recent_p95=window.corrected.percentile(95) / _S
                         if window.corrected.count

@@ -120,7 +120,7 @@ def _combined(snapshots: list[dict[str, Any]]) -> Progress:
         completed=sum(s["completed"] for s in snapshots),
         errors=sum(s["errors"] for s in snapshots),
         late=sum(s["late"] for s in snapshots),
-        dropped=sum(s["dropped"] for s in snapshots),
+        backlog=sum(s["backlog"] for s in snapshots),
         recent_rps=sum(s["recent_rps"] for s in snapshots),
         recent_p95=max(p95s) if p95s else math.nan,  # an upper bound: no histogram travels with progress
     )
