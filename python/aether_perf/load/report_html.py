@@ -147,7 +147,7 @@ def render_html(result: LoadTestResult, outcomes: list[ThresholdOutcome] | None 
     )
     for stage in result.stages:
         s = stage.stage
-        load = f"{s.users} users" if s.users is not None else f"{s.rate:g}/s"
+        load = f"{s.users} users" if s.users is not None else f"{s.rate:.4g}/s"
         out.append(
             _row(
                 [

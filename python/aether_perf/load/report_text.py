@@ -35,7 +35,7 @@ def _latencies(stats: TransactionStats, open_model: bool) -> list[str]:
 def _table(title: str, first: str, open_model: bool) -> Table:
     table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
     table.add_column(first)
-    for name in ("load", "requests", "req/s", "errors"):
+    for name in ("load", "users", "requests", "req/s", "errors"):
         table.add_column(name, justify="right")
     for name in ("p50 ms", "p95 ms", "p99 ms", "p99.9 ms", "max ms"):
         table.add_column(name, justify="right")
@@ -63,10 +63,11 @@ def render_summary(
     for stage in result.stages:
         total = stage.total
         s = stage.stage
-        load = f"{s.users} users" if s.users is not None else f"{s.rate:g}/s"
+        load = f"{s.users} users" if s.users is not None else f"{s.rate:.4g}/s"
         table.add_row(
             stage.name,
-            load + f" ({stage.peak_users} ran)",
+            load,
+            str(stage.peak_users),
             f"{total.count:,}",
             f"{stage.throughput:,.1f}",
             f"{total.error_count:,}",
@@ -78,6 +79,7 @@ def render_summary(
         rps = stats.count / result.duration if result.duration else math.nan
         txns.add_row(
             name,
+            "",
             "",
             f"{stats.count:,}",
             f"{rps:,.1f}",
