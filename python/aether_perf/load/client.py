@@ -8,8 +8,8 @@ machine), and it needs no dependency.
 
 What it speaks: HTTP/1.1 over TCP (and TLS for https://), requests with a body of bytes, text or
 JSON, responses framed by Content-Length, chunked transfer coding or connection close. A status of
-400 or above does not raise; the runner counts it as an error of kind "HTTP <status>" unless the
-transaction says otherwise (``response.ok`` / ``client.expect``).
+400 or above does not raise; the runner counts it as an error of kind "HTTP <status>" (a
+transaction that expects one, a 404 say, sets ``client.failure = None`` after the request).
 """
 
 from __future__ import annotations
