@@ -138,3 +138,15 @@ def test_plain_callables_and_exceptions_become_error_kinds() -> None:
         result = Scenario("mixed", users=2, duration="0.5s", transactions=[compute, broken]).run(host=url)
     assert result.transactions["compute"].ok > 0 and not result.transactions["compute"].errors
     assert set(result.transactions["broken"].errors) == {"ValueError: no such item"}
+
+
+def test_think_time_paces_closed_model_users() -> None:
+    # 4 users, ~0 ms server, 200 ms think: each user runs about 1 / 0.2 s = 5 transactions a second.
+    with Server() as url:
+        result = Scenario("think", users=4, duration="1.5s", think_time="200ms", transactions=[hit]).run(
+            host=url
+        )
+    assert 20 <= result.total.count <= 32  # 4 users x 8 starts (t = 0, 0.2, ... 1.4 s), fewer when late
+    with Server() as url:
+        paced = Scenario("range", users=4, duration="1.5s", think_time=("100ms", "300ms"), transactions=[hit])
+        assert 20 <= paced.run(host=url).total.count <= 40
