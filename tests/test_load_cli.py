@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -206,3 +208,39 @@ def test_help(tmp_path: Path) -> None:
         [sys.executable, "-m", "aether_native", "--help"], capture_output=True, text=True, env=ENV
     )
     assert "aether load scenario.py" in top.stdout
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_reports_what_ran_so_far(scenario_file: Path, tmp_path: Path, workers: str) -> None:
+    with Server("--latency", "5", "10") as url:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "aether_native",
+                "load",
+                str(scenario_file),
+                "--host",
+                url,
+                "--duration",
+                "60s",
+                "--workers",
+                workers,
+                "--json",
+                "out.json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+            cwd=tmp_path,
+        )
+        time.sleep(2.5)
+        proc.send_signal(signal.SIGINT)  # as Ctrl-C, but to the parent only: it stops its workers itself
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "INTERRUPTED" in out and "sustained" in out and "Traceback" not in err
+    assert "results above are partial" in err.strip().splitlines()[-1]
+    result = LoadTestResult.from_json((tmp_path / "out.json").read_text())
+    assert result.interrupted and result.total.count > 20 and result.total.error_count == 0
+    assert 0.5 < result.duration < 10  # the time it ran, not the 60 s planned

@@ -35,18 +35,20 @@ def _assert_matches_injection(hist_ns: object, served: int, low: float, high: fl
 
 
 def test_closed_model_percentiles_match_the_injected_latency() -> None:
-    server = Server("--latency", "50", "150")  # long enough that loopback + scheduling overhead is small
+    # long enough that loopback and scheduling overhead (tens of ms in the tail on a busy shared
+    # machine) stay well inside 10 %
+    server = Server("--latency", "100", "300")
     with server as url:
-        result = Scenario("shop", users=20, duration="2s", transactions=[browse, buy]).run(host=url)
+        result = Scenario("shop", users=40, duration="2s", transactions=[browse, buy]).run(host=url)
         served = server.served()
     total = result.total
-    assert total.errors == {} and total.count >= 250
-    assert served - 20 <= total.count <= served  # only what was in flight at the end is unrecorded
-    _assert_matches_injection(total.corrected, served, 50, 150)
+    assert total.errors == {} and total.count >= 300
+    assert served - 40 <= total.count <= served  # only what was in flight at the end is unrecorded
+    _assert_matches_injection(total.corrected, served, 100, 300)
     assert total.raw.counts == total.corrected.counts  # closed model: intended start == actual start
     # weights 3:1 -> browse about 75 % of transactions
     share = result.transactions["browse"].count / total.count
-    assert 0.65 < share < 0.85  # 4 standard deviations of a binomial share over ~300 draws
+    assert 0.65 < share < 0.85  # over 4 standard deviations of a binomial share of ~400 draws
 
 
 def test_open_model_shows_a_stall_that_raw_latency_hides() -> None:
@@ -96,9 +98,9 @@ def test_open_model_ramps_its_rate() -> None:
 
 
 def test_workers_merge_exactly() -> None:
-    server = Server("--latency", "50", "150")
+    server = Server("--latency", "100", "300")
     with server as url:
-        result = Scenario("two", users=10, duration="2s", transactions=[hit]).run(host=url, workers=2)
+        result = Scenario("two", users=20, duration="2s", transactions=[hit]).run(host=url, workers=2)
         served = server.served()
     parts = result.worker_results
     assert len(parts) == 2 and result.workers == 2
@@ -107,9 +109,9 @@ def test_workers_merge_exactly() -> None:
     union.merge(parts[1].total.corrected)
     assert result.total.corrected.counts == union.counts
     assert result.total.corrected.percentiles([50, 99]) == union.percentiles([50, 99])
-    assert [s.peak_users for s in result.stages] == [10]
-    assert served - 10 <= result.total.count <= served
-    _assert_matches_injection(result.total.corrected, served, 50, 150)
+    assert [s.peak_users for s in result.stages] == [20]
+    assert served - 20 <= result.total.count <= served
+    _assert_matches_injection(result.total.corrected, served, 100, 300)
 
 
 def test_unreachable_target_and_http_errors_are_counted_by_kind() -> None:

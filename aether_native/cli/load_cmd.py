@@ -13,7 +13,8 @@ With ``--profile-target "server.py ARGS"`` the system under test runs on this ma
 
 Exit statuses: 0 done and every threshold held; 1 a threshold failed (each failing one named on
 stderr), or no transaction succeeded at all (an unreachable target, say: its errors are reported
-by kind first); 2 bad input (scenario file, option, threshold syntax, output path); 130 Ctrl-C.
+by kind first); 2 bad input (scenario file, option, threshold syntax, output path); 130 Ctrl-C
+(the summary, JSON and HTML of what ran until then are still written, marked interrupted).
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from aether_native.cli import outputs
-from aether_native.cli.errors import EXIT_FAILED, EXIT_OK, RunError, UsageError, from_exception
+from aether_native.cli.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    RunError,
+    UsageError,
+    from_exception,
+)
 from aether_native.cli.parsing import ArgumentParser, duration_arg, positive_int
 
 if TYPE_CHECKING:
@@ -178,6 +186,9 @@ def run(argv: list[str], stderr: TextIO) -> int:
     for path in (json_path, html_path):
         if path is not None:
             print(f"aether: wrote {path}", file=stderr)
+    if result.interrupted:
+        print(f"aether: interrupted after {result.duration:.1f}s; the results above are partial", file=stderr)
+        return EXIT_INTERRUPTED
     failed = [o for o in outcomes if not o.passed]
     for outcome in failed:
         print(f"aether: error: threshold failed: {outcome.describe().removeprefix('FAILED  ')}", file=stderr)

@@ -123,7 +123,9 @@ def render_html(result: LoadTestResult, outcomes: list[ThresholdOutcome] | None 
     out = [
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>",
         f"<title>aether load: {html.escape(result.scenario)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>Load test: {html.escape(result.scenario)}</h1>",
+        f"<h1>Load test: {html.escape(result.scenario)}"
+        + (' <span class="fail">(interrupted)</span>' if result.interrupted else "")
+        + "</h1>",
         f"<p>{html.escape(result.model)} model against {html.escape(result.host)}, engine "
         f"{html.escape(result.engine)}, {result.workers} worker(s), {result.duration:g} s, "
         f"{result.throughput:,.1f} transactions/s, late starts {result.late:,}, "

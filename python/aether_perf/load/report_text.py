@@ -58,6 +58,8 @@ def render_summary(
     head.append(f": {result.model} model, {result.host}, {engine}, {result.duration:g}s")
     if open_model:
         head.append(" (latency from the intended start; raw = from the actual start)")
+    if result.interrupted:
+        head.append(" INTERRUPTED", style="bold red")
     console.print(head)
     table = _table("stages", "stage", open_model)
     for stage in result.stages:

@@ -214,6 +214,7 @@ class LoadTestResult:
     stages: list[StageResult] = field(default_factory=list)
     timeline: list[Window] = field(default_factory=list)
     worker_results: list[LoadTestResult] = field(default_factory=list, repr=False)
+    interrupted: bool = False  # stopped early (Ctrl-C): stages hold the time they really ran
 
     @property
     def sustained(self) -> StageResult:
@@ -268,6 +269,7 @@ class LoadTestResult:
         out.timeline = [windows[k] for k in sorted(windows)]
         out.worker_results = list(results)
         out.started_at = min(r.started_at for r in results)
+        out.interrupted = any(r.interrupted for r in results)
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -281,6 +283,7 @@ class LoadTestResult:
             "engine": self.engine,
             "workers": self.workers,
             "started_at": self.started_at,
+            "interrupted": self.interrupted,
             "duration": self.duration,
             "throughput": self.throughput,
             "late_starts": self.late,
@@ -309,6 +312,7 @@ class LoadTestResult:
                 int(data["workers"]),
                 float(data["started_at"]),
             )
+            out.interrupted = bool(data.get("interrupted", False))
             out.stages = [StageResult.from_dict(s) for s in data["stages"]]
             out.timeline = [Window.from_dict(w) for w in data["timeline"]]
         except (KeyError, TypeError, ValueError) as exc:

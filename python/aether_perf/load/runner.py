@@ -11,14 +11,16 @@ shows in the percentiles instead of silently lowering the load (coordinated omis
 latency runs from the actual start. A start more than ``LATE_AFTER`` behind schedule counts as
 late; starts still in the backlog when the test ends count as dropped.
 
-When the test ends no transaction starts; those in flight get ``min(timeout, 2 s)`` to finish and are
-then cancelled (not recorded). All times are ``time.monotonic_ns()``.
+When the test ends no transaction starts; those in flight get ``min(timeout, 2 s)`` to finish and
+are then cancelled (not recorded). Ctrl-C ends the test early: the result so far comes back with
+``interrupted`` set and the stages cut to the time they ran. All times are ``time.monotonic_ns()``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import dataclasses
 import itertools
 import math
 import random
@@ -297,11 +299,18 @@ class _Run:
         self.t0 = time.monotonic_ns()
         self.rec = Recorder(self.plan, self.t0)
         ticker = asyncio.ensure_future(self.ticker(progress))
+        interrupted = False
         try:
             if self.scenario.model == "closed":
                 await self.closed()
             else:
                 await self.open()
+        except asyncio.CancelledError:
+            # Ctrl-C (asyncio.run cancels the main task): stop like at the end and return what was
+            # measured so far; a second Ctrl-C interrupts the grace period below for good.
+            interrupted = True
+            for intended in getattr(self, "backlog", ()):
+                self.rec.stage_of(intended).dropped += 1
         finally:
             self.stopping = True
             if self.tasks:
@@ -313,6 +322,12 @@ class _Run:
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
         result = LoadTestResult(self.scenario.name, self.scenario.model, self.host, started_at=started_at)
+        if interrupted:
+            result.interrupted = True
+            elapsed = (time.monotonic_ns() - self.t0) / _S
+            for stage in self.rec.stages:  # the time each stage really ran
+                ran = max(0.0, min(stage.stage.duration, elapsed - stage.stage.start))
+                stage.stage = dataclasses.replace(stage.stage, duration=ran)
         result.stages = self.rec.stages
         result.timeline = [self.rec.windows[k] for k in sorted(self.rec.windows)]
         return result
@@ -325,8 +340,16 @@ async def run_async(
     progress: ProgressCallback | None = None,
     start_at: float | None = None,
     seed: int | None = None,
+    stop_signal: int | None = None,
 ) -> LoadTestResult:
-    """Run ``scenario`` against ``host`` in the running event loop (see :func:`run`)."""
+    """Run ``scenario`` against ``host`` in the running event loop (see :func:`run`).
+
+    ``stop_signal`` (a signal number) ends the test early, as Ctrl-C does.
+    """
+    if stop_signal is not None:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(stop_signal, task.cancel)
     return await _Run(scenario, host, seed).main(progress, start_at)
 
 
@@ -337,9 +360,14 @@ def run(
     progress: ProgressCallback | None = None,
     start_at: float | None = None,
     seed: int | None = None,
+    stop_signal: int | None = None,
 ) -> LoadTestResult:
     """Run ``scenario`` against ``host`` in this process, on a new event loop; return its result.
 
     ``start_at`` (a ``time.time()`` value) delays the start so several workers begin together.
     """
-    return asyncio.run(run_async(scenario, host=host, progress=progress, start_at=start_at, seed=seed))
+    return asyncio.run(
+        run_async(
+            scenario, host=host, progress=progress, start_at=start_at, seed=seed, stop_signal=stop_signal
+        )
+    )

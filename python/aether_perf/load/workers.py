@@ -18,6 +18,7 @@ import math
 import multiprocessing
 import os
 import queue as queue_mod
+import signal
 import time
 from typing import Any
 
@@ -29,6 +30,8 @@ from aether_perf.load.scenario import Scenario
 __all__ = ["MAX_WORKERS", "run_workers", "split"]
 
 MAX_WORKERS = 256
+#: What the parent sends its workers on Ctrl-C: end early and send back the result so far.
+STOP_SIGNAL = signal.SIGUSR1
 
 
 def split(scenario: Scenario, workers: int) -> list[Scenario]:
@@ -51,8 +54,18 @@ def _worker(index: int, scenario: Scenario, host: str, start_at: float, out: Any
     def progress(p: Progress) -> None:
         out.put(("progress", index, dataclasses.asdict(p)))
 
+    # Ctrl-C reaches the whole process group; only the parent acts on it, and stops the workers
+    # with STOP_SIGNAL, so each returns what it measured so far exactly once.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        result = run(scenario, host=host, progress=progress, start_at=start_at, seed=os.getpid())
+        result = run(
+            scenario,
+            host=host,
+            progress=progress,
+            start_at=start_at,
+            seed=os.getpid(),
+            stop_signal=STOP_SIGNAL,
+        )
         out.put(("result", index, result.to_dict()))
     except BaseException as exc:
         out.put(("error", index, f"{type(exc).__name__}: {exc}"))
@@ -75,10 +88,20 @@ def run_workers(
     results: dict[int, dict[str, Any]] = {}
     latest: dict[int, dict[str, Any]] = {}
     deadline = start_at + scenario.total_duration + scenario.seconds[2] + 30
+    interrupted = False
     try:
         while len(results) < workers:
             try:
                 kind, index, payload = out.get(timeout=0.5)
+            except KeyboardInterrupt:
+                if interrupted:
+                    raise  # a second Ctrl-C: give up on the results
+                interrupted = True
+                for proc in procs:
+                    if proc.is_alive() and proc.pid is not None:
+                        os.kill(proc.pid, STOP_SIGNAL)
+                deadline = time.time() + scenario.seconds[2] + 15
+                continue
             except queue_mod.Empty:
                 dead = [p for i, p in enumerate(procs) if i not in results and not p.is_alive()]
                 if dead or time.time() > deadline:
@@ -103,8 +126,10 @@ def run_workers(
         for proc in procs:
             proc.join(timeout=5)
     merged = LoadTestResult.merge([LoadTestResult.from_dict(results[i]) for i in range(workers)])
-    for stage_result, planned in zip(merged.stages, scenario.stages(), strict=True):
-        stage_result.stage = planned  # the whole test's plan, not worker 0's share of it
+    for k, (stage_result, planned) in enumerate(zip(merged.stages, scenario.stages(), strict=True)):
+        # the whole test's plan, not worker 0's share of it (cut to the time it ran when interrupted)
+        ran = max(r.stages[k].stage.duration for r in merged.worker_results)
+        stage_result.stage = dataclasses.replace(planned, duration=min(ran, planned.duration))
     merged.workers = workers
     return merged
 
