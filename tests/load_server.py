@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -35,6 +36,7 @@ def injected(n: int, low: float, high: float) -> list[float]:
 
 async def serve(args: argparse.Namespace) -> None:
     state = {"k": 0, "served": 0, "first": None, "stalled": False}
+    service: list[float] = []  # seconds from a request's arrival to its reply, as the server saw it
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -47,8 +49,12 @@ async def serve(args: argparse.Namespace) -> None:
                         length = int(h.split(b":", 1)[1])
                 if length:
                     await reader.readexactly(length)
+                arrived = time.monotonic()
                 if line.startswith(b"GET /stats "):
                     body = str(state["served"]).encode()
+                    status = 200
+                elif line.startswith(b"GET /service-times "):
+                    body = json.dumps(service).encode()
                     status = 200
                 else:
                     now = time.monotonic()
@@ -69,6 +75,7 @@ async def serve(args: argparse.Namespace) -> None:
                     body = b"ok"
                     status = args.status
                     state["served"] += 1
+                    service.append(time.monotonic() - arrived)
                 writer.write(
                     b"HTTP/1.1 %d X\r\nContent-Length: %d\r\nContent-Type: text/plain\r\n\r\n%s"
                     % (status, len(body), body)
@@ -122,6 +129,13 @@ class Server:
 
         with urllib.request.urlopen(self.url + "/stats", timeout=5) as reply:
             return int(reply.read())
+
+    def service_times(self) -> list[float]:
+        """Seconds each answered request took inside the server (arrival to reply)."""
+        import urllib.request
+
+        with urllib.request.urlopen(self.url + "/service-times", timeout=5) as reply:
+            return [float(v) for v in json.loads(reply.read())]
 
     def __exit__(self, *exc: object) -> None:
         assert self.proc is not None

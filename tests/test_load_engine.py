@@ -26,8 +26,15 @@ async def hit(client):  # type: ignore[no-untyped-def]
     await client.get("/x")
 
 
-def _assert_matches_injection(hist_ns: object, served: int, low: float, high: float) -> None:
-    truth = np.array(injected(served, low, high))
+def _assert_matches_server(hist_ns: object, service: list[float]) -> None:
+    """Percentiles measured by the load tester match those of the latency the server delivered.
+
+    The server injects a known grid of delays (asyncio.sleep) and also times each request itself,
+    arrival to reply: on a busy shared machine its sleeps overshoot by a few ms, and that is
+    latency it really delivered. The load tester, timing from the other side of the socket, must
+    find the same distribution within 10 %.
+    """
+    truth = np.array(service)
     for q in (50, 90, 95, 99):
         got = hist_ns.percentile(q) / 1e9  # type: ignore[attr-defined]
         want = float(np.percentile(truth, q))
@@ -41,10 +48,14 @@ def test_closed_model_percentiles_match_the_injected_latency() -> None:
     with server as url:
         result = Scenario("shop", users=40, duration="2s", transactions=[browse, buy]).run(host=url)
         served = server.served()
+        service = server.service_times()
     total = result.total
     assert total.errors == {} and total.count >= 300
     assert served - 40 <= total.count <= served  # only what was in flight at the end is unrecorded
-    _assert_matches_injection(total.corrected, served, 100, 300)
+    _assert_matches_server(total.corrected, service)
+    # ... and what the server delivered is the injected grid, give or take its sleeps' overshoot
+    planned = float(np.median(injected(served, 100, 300)))
+    assert 0.99 * planned <= float(np.median(service)) < 1.2 * planned
     assert total.raw.counts == total.corrected.counts  # closed model: intended start == actual start
     # weights 3:1 -> browse about 75 % of transactions
     share = result.transactions["browse"].count / total.count
@@ -102,6 +113,7 @@ def test_workers_merge_exactly() -> None:
     with server as url:
         result = Scenario("two", users=20, duration="2s", transactions=[hit]).run(host=url, workers=2)
         served = server.served()
+        service = server.service_times()
     parts = result.worker_results
     assert len(parts) == 2 and result.workers == 2
     assert result.total.count == sum(p.total.count for p in parts)
@@ -111,7 +123,7 @@ def test_workers_merge_exactly() -> None:
     assert result.total.corrected.percentiles([50, 99]) == union.percentiles([50, 99])
     assert [s.peak_users for s in result.stages] == [20]
     assert served - 20 <= result.total.count <= served
-    _assert_matches_injection(result.total.corrected, served, 100, 300)
+    _assert_matches_server(result.total.corrected, service)
 
 
 def test_unreachable_target_and_http_errors_are_counted_by_kind() -> None:
