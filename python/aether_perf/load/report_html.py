@@ -34,14 +34,17 @@ def _fmt_ms(ns: float) -> str:
     return "-" if math.isnan(ns) else f"{ns / 1e6:,.1f}"
 
 
-def _chart(title: str, unit: str, xs: Sequence[float], series: list[tuple[str, list[float]]]) -> str:
+def _chart(
+    title: str, unit: str, xs: Sequence[float], series: list[tuple[str, list[float]]], seconds: float
+) -> str:
     """An SVG line chart; nan values break a line."""
     width, height, left, bottom, top = 1000, 260, 60, 30, 10
     values = [v for _, ys in series for v in ys if not math.isnan(v)]
-    ymax = max(values) if values else 1.0
-    ymax = ymax * 1.1 if ymax > 0 else 1.0
-    xmax = max(xs) if xs else 1.0
+    step = _nice_step(max(values) if values else 1.0)
+    ymax = step * max(1, math.ceil((max(values) if values else 1.0) / step))
+    xmax = max([seconds, *xs]) if xs else seconds
     xmax = xmax if xmax > 0 else 1.0
+    xstep = max(1.0, _nice_step(xmax * 4 / 8))  # whole seconds, about 8 labels
 
     def x(v: float) -> float:
         return left + (width - left - 10) * v / xmax
@@ -53,16 +56,16 @@ def _chart(title: str, unit: str, xs: Sequence[float], series: list[tuple[str, l
         f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
         f"<title>{html.escape(title)}</title>",
     ]
-    for k in range(5):
-        v = ymax * k / 4
+    for k in range(round(ymax / step) + 1):
+        v = step * k
         parts.append(
             f'<line x1="{left}" x2="{width - 10}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#e4e4e4"/>'
         )
         parts.append(
             f'<text x="{left - 6}" y="{y(v) + 4:.1f}" font-size="11" text-anchor="end">{v:,.4g}</text>'
         )
-    for k in range(6):
-        v = xmax * k / 5
+    for k in range(int(xmax // xstep) + 1):
+        v = xstep * k
         parts.append(
             f'<text x="{x(v):.1f}" y="{height - 10}" font-size="11" text-anchor="middle">{v:.0f}s</text>'
         )
@@ -87,12 +90,25 @@ def _chart(title: str, unit: str, xs: Sequence[float], series: list[tuple[str, l
                     f'<polyline fill="none" stroke="{color}" stroke-width="1.8" points="{" ".join(seg)}"/>'
                 )
         del name
-    parts.append(f'<text x="8" y="14" font-size="11">{html.escape(unit)}</text></svg>')
+    parts.append("</svg>")
     legend = "".join(
         f'<span style="color:{color}">&#9632; {html.escape(name)}</span>'
         for (name, _), color in zip(series, _COLORS, strict=False)
     )
-    return f"<h2>{html.escape(title)}</h2>" + "".join(parts) + f'<div class="legend">{legend}</div>'
+    heading = f"<h2>{html.escape(title)} ({html.escape(unit)})</h2>"
+    return heading + "".join(parts) + f'<div class="legend">{legend}</div>'
+
+
+def _nice_step(top: float) -> float:
+    """A round grid step (1, 2 or 5 x 10^k) giving 3 to 6 lines up to ``top``."""
+    if top <= 0 or math.isnan(top):
+        return 1.0
+    raw = top / 4
+    magnitude = 10 ** math.floor(math.log10(raw))
+    for factor in (1, 2, 5, 10):
+        if factor * magnitude >= raw:
+            return float(factor * magnitude)
+    return float(10 * magnitude)
 
 
 def _row(cells: Sequence[str]) -> str:
@@ -187,7 +203,7 @@ def render_html(result: LoadTestResult, outcomes: list[ThresholdOutcome] | None 
         series.append(
             ("raw p99", [w.raw.percentile(99) / 1e6 if w.raw.count else math.nan for w in result.timeline])
         )
-    out.append(_chart("Latency over time", "ms", xs, series))
+    out.append(_chart("Latency over time", "ms", xs, series, result.duration))
     out.append(
         _chart(
             "Throughput",
@@ -198,6 +214,7 @@ def render_html(result: LoadTestResult, outcomes: list[ThresholdOutcome] | None 
                 ("errors/s", [float(w.errors) for w in result.timeline]),
                 ("virtual users", [float(w.users) for w in result.timeline]),
             ],
+            result.duration,
         )
     )
     out.append("</body></html>\n")
