@@ -44,17 +44,17 @@ def _assert_matches_server(hist_ns: object, service: list[float]) -> None:
 def test_closed_model_percentiles_match_the_injected_latency() -> None:
     # long enough that loopback and scheduling overhead (tens of ms in the tail on a busy shared
     # machine) stay well inside 10 %
-    server = Server("--latency", "100", "300")
+    server = Server("--latency", "200", "600")
     with server as url:
-        result = Scenario("shop", users=40, duration="2s", transactions=[browse, buy]).run(host=url)
+        result = Scenario("shop", users=60, duration="3s", transactions=[browse, buy]).run(host=url)
         served = server.served()
         service = server.service_times()
     total = result.total
-    assert total.errors == {} and total.count >= 300
-    assert served - 40 <= total.count <= served  # only what was in flight at the end is unrecorded
+    assert total.errors == {} and total.count >= 350
+    assert served - 60 <= total.count <= served  # only what was in flight at the end is unrecorded
     _assert_matches_server(total.corrected, service)
     # ... and what the server delivered is the injected grid, give or take its sleeps' overshoot
-    planned = float(np.median(injected(served, 100, 300)))
+    planned = float(np.median(injected(served, 200, 600)))
     assert 0.99 * planned <= float(np.median(service)) < 1.2 * planned
     assert total.raw.counts == total.corrected.counts  # closed model: intended start == actual start
     # weights 3:1 -> browse about 75 % of transactions
@@ -80,7 +80,7 @@ def test_open_model_shows_a_stall_that_raw_latency_hides() -> None:
 
 
 def test_ramp_up_stages_reach_their_user_counts() -> None:
-    with Server("--latency", "5", "15") as url:
+    with Server("--latency", "20", "40") as url:  # latency-bound: throughput follows the users
         scenario = Scenario("ramp", users=6, ramp_up="1.5s", ramp_stages=3, duration="1s", transactions=[hit])
         result = scenario.run(host=url)
     assert [(s.name, s.stage.users, s.peak_users) for s in result.stages] == [
@@ -91,7 +91,7 @@ def test_ramp_up_stages_reach_their_user_counts() -> None:
     ]
     rates = [s.throughput for s in result.stages]
     assert rates[0] < rates[1] < rates[2]  # more users, more load on a server that is not saturated
-    assert rates[2] == pytest.approx(rates[3], rel=0.25)
+    assert rates[2] == pytest.approx(rates[3], rel=0.3)
 
 
 def test_open_model_ramps_its_rate() -> None:
@@ -109,9 +109,9 @@ def test_open_model_ramps_its_rate() -> None:
 
 
 def test_workers_merge_exactly() -> None:
-    server = Server("--latency", "100", "300")
+    server = Server("--latency", "200", "600")
     with server as url:
-        result = Scenario("two", users=20, duration="2s", transactions=[hit]).run(host=url, workers=2)
+        result = Scenario("two", users=40, duration="3s", transactions=[hit]).run(host=url, workers=2)
         served = server.served()
         service = server.service_times()
     parts = result.worker_results
@@ -121,8 +121,8 @@ def test_workers_merge_exactly() -> None:
     union.merge(parts[1].total.corrected)
     assert result.total.corrected.counts == union.counts
     assert result.total.corrected.percentiles([50, 99]) == union.percentiles([50, 99])
-    assert [s.peak_users for s in result.stages] == [20]
-    assert served - 20 <= result.total.count <= served
+    assert [s.peak_users for s in result.stages] == [40]
+    assert served - 40 <= result.total.count <= served
     _assert_matches_server(result.total.corrected, service)
 
 
