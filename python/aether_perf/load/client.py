@@ -3,7 +3,7 @@
 Why not aiohttp or httpx: a load generator spends its CPU in the client, and a virtual user needs
 exactly one connection, no pool, no cookies jar, no redirects, no TLS session juggling.
 ``bench/load_throughput.py`` measures this client beside aiohttp on the same server: it serves
-about 1.8x the requests per CPU-second (23,500 vs 13,100, medians of 5 rounds on a shared 2-core
+about 2x the requests per CPU-second (27,800 vs 13,700, medians of 5 rounds on a shared 2-core
 machine), and it needs no dependency.
 
 What it speaks: HTTP/1.1 over TCP (and TLS for https://), requests with a body of bytes, text or
