@@ -164,3 +164,12 @@ def test_think_time_paces_closed_model_users() -> None:
     with Server() as url:
         paced = Scenario("range", users=4, duration="1.5s", think_time=("100ms", "300ms"), transactions=[hit])
         assert 20 <= paced.run(host=url).total.count <= 40
+
+
+def test_workers_share_an_open_model_rate() -> None:
+    with Server() as url:
+        scenario = Scenario("rate2", arrival_rate="100/s", duration="1s", transactions=[hit])
+        result = scenario.run(host=url, workers=2)
+    assert [p.total.count for p in result.worker_results] == [50, 50]  # 50/s each for 1 s
+    assert result.total.count == 100 and result.dropped == 0
+    assert result.sustained.stage.rate == 100.0  # the whole test's plan, not one worker's share
