@@ -6,6 +6,7 @@
     aether stat [options] [--] script.py [args ...]        count hardware/software events, like perf stat
     aether bench [PATHS] [options]                         run micro-benchmarks; compare; gate on regressions
     aether monitor [options] [--pid PID | -- script.py]    live metrics, alerts, Prometheus endpoint
+    aether load scenario.py [options]                      load-test an HTTP server with a scenario
     aether --version
 
 Exit statuses: the target's own for `profile`; 2 for bad input (one `aether: error:` line on
@@ -45,6 +46,8 @@ usage: aether profile [options] [--] script.py [args ...]
                     [--fail-on-regression 5%] [--json F] [--html F] [--markdown F] [--quick]
        aether monitor [--pid PID | -- script.py ARGS] [--metrics cpu,memory,io,network,threads]
                       [--interval 1s] [--alerts rules.toml] [--prometheus HOST:PORT] [--record FILE]
+       aether load scenario.py [--users N | --rate R/s] [--ramp-up 30s] [--duration 2m] [--host URL]
+                   [--threshold "p95<200ms" ...] [--workers N] [--engine native|locust] [--json F] [--html F]
        aether --version
 
 commands:
@@ -57,6 +60,7 @@ commands:
                reallocations, likely O(n^2) loops; text, JSON, GitHub annotations, SARIF
   bench        run micro-benchmarks in fresh processes; save, compare, fail on a regression
   monitor      watch the machine, a process tree or a program: dashboard, alerts, Prometheus
+  load         load-test an HTTP server: virtual users or an arrival rate, percentiles, thresholds
 
 'aether COMMAND --help' describes each command's options.
 """
@@ -104,6 +108,7 @@ COMMANDS: dict[str, str] = {
     "diagnose": "diagnose_cmd",
     "bench": "bench_cmd",
     "monitor": "monitor_cmd",
+    "load": "load_cmd",
 }
 
 
