@@ -162,6 +162,11 @@ class SchedMonitor:
         #: Set when the monitor is left as a context manager.
         self.report: SchedReport | None = None
 
+    @property
+    def native_id(self) -> int | None:
+        """The polling thread's native id (None until it runs)."""
+        return self._own_tid or None
+
     def start(self) -> SchedMonitor:
         if self._running:
             raise RuntimeError("SchedMonitor is already running")
