@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from aether_perf import locks
@@ -244,6 +246,19 @@ def test_track_instruments_new_locks_without_changing_results() -> None:
                 return type(lock).__name__
 
         kind = asyncio.run(use_asyncio_lock())
+        q: queue.Queue[int] = queue.Queue(maxsize=2)  # Conditions over an instrumented Lock
+        producer = threading.Thread(target=lambda: [q.put(i) for i in range(100)])
+        producer.start()
+        received = [q.get(timeout=5) for _ in range(100)]
+        producer.join()
+        with ThreadPoolExecutor(3) as pool:
+            squares = list(pool.map(lambda x: x * x, range(50)))
+
+        class Subclassed(threading.Condition):  # the patched names are still classes
+            pass
+
+        assert isinstance(Subclassed(), threading.Condition)
+    assert received == list(range(100)) and squares == [x * x for x in range(50)]
     assert tracked == plain == (8000, [0, 1, 2, 3])
     assert kind == "InstrumentedAsyncioLock"
     assert isinstance(threading.Lock(), type(threading._allocate_lock()))  # type: ignore[attr-defined]

@@ -1,10 +1,11 @@
 """track(): instrument the threading and asyncio locks a program creates while it is active.
 
-It swaps the factories in ``threading`` (``Lock``, ``RLock``, ``Condition``, ``Semaphore``,
-``BoundedSemaphore``) and ``asyncio`` (``Lock``) for the instrumented ones and puts them back on
-exit. Locks made meanwhile stay instrumented after exit and keep counting into the tracker. Code
-that bound a factory before (``from threading import Lock`` at import time) keeps the real one,
-and ``isinstance(x, threading.Lock)`` is not meaningful while tracking (on 3.13 ``Lock`` is a type).
+It swaps the names in ``threading`` (``Lock``, ``RLock``, ``Condition``, ``Semaphore``,
+``BoundedSemaphore``) and ``asyncio`` (``Lock``) for the instrumented classes (so they can still
+be called and subclassed) and puts the originals back on exit. Locks made meanwhile stay
+instrumented after exit and keep counting into the tracker. Code that bound a name before
+(``from threading import Lock`` at import time) keeps the real lock, and ``isinstance`` against
+the real classes fails for instrumented locks.
 """
 
 from __future__ import annotations
@@ -43,38 +44,14 @@ class LockTracker:
         return self.registry.stats()
 
 
-def _lock() -> InstrumentedLock:
-    return InstrumentedLock()
-
-
-def _rlock(*args: Any, **kwargs: Any) -> InstrumentedRLock:
-    return InstrumentedRLock()
-
-
-def _condition(lock: Any = None) -> InstrumentedCondition:
-    return InstrumentedCondition(lock if lock is not None else InstrumentedRLock())
-
-
-def _semaphore(value: int = 1) -> InstrumentedSemaphore:
-    return InstrumentedSemaphore(value)
-
-
-def _bounded(value: int = 1) -> InstrumentedBoundedSemaphore:
-    return InstrumentedBoundedSemaphore(value)
-
-
-def _asyncio_lock() -> InstrumentedAsyncioLock:
-    return InstrumentedAsyncioLock()
-
-
 _PATCHES: tuple[tuple[Any, str, Any], ...] = (
-    (threading, "Lock", _lock),
-    (threading, "RLock", _rlock),
-    (threading, "Condition", _condition),
-    (threading, "Semaphore", _semaphore),
-    (threading, "BoundedSemaphore", _bounded),
-    (asyncio, "Lock", _asyncio_lock),
-    (asyncio.locks, "Lock", _asyncio_lock),
+    (threading, "Lock", InstrumentedLock),
+    (threading, "RLock", InstrumentedRLock),
+    (threading, "Condition", InstrumentedCondition),
+    (threading, "Semaphore", InstrumentedSemaphore),
+    (threading, "BoundedSemaphore", InstrumentedBoundedSemaphore),
+    (asyncio, "Lock", InstrumentedAsyncioLock),
+    (asyncio.locks, "Lock", InstrumentedAsyncioLock),
 )
 
 
