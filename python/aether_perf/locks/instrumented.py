@@ -31,6 +31,7 @@ __all__ = [
     "set_current_registry",
 ]
 
+_get_ident = threading.get_ident
 _real_lock = threading._allocate_lock  # type: ignore[attr-defined]
 _real_rlock: Any = threading._CRLock or threading._PyRLock  # type: ignore[attr-defined]
 _RealSemaphore = threading.Semaphore
@@ -202,7 +203,7 @@ class InstrumentedRLock:
         return self._counters.name
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        me = threading.get_ident()
+        me = _get_ident()
         if self._owner == me:
             self._count += 1
             return True
@@ -229,10 +230,20 @@ class InstrumentedRLock:
         self._acquired_at = perf_counter_ns()
         return True
 
-    __enter__ = acquire
+    def __enter__(self) -> bool:
+        me = _get_ident()
+        if self._owner == me:
+            self._count += 1
+            return True
+        if self._lock.acquire(False):
+            self._owner, self._count = me, 1
+            self._counters.acquisitions += 1
+            self._acquired_at = perf_counter_ns()
+            return True
+        return self.acquire()
 
     def release(self) -> None:
-        if self._owner != threading.get_ident():
+        if self._owner != _get_ident():
             raise RuntimeError("cannot release un-acquired lock")
         self._count -= 1
         if self._count == 0:
@@ -243,13 +254,24 @@ class InstrumentedRLock:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.release()
+        if self._owner != _get_ident():
+            raise RuntimeError("cannot release un-acquired lock")
+        self._count -= 1
+        if self._count == 0:
+            self._owner = None
+            held = perf_counter_ns() - self._acquired_at
+            counters = self._counters
+            counters.holds += 1
+            counters.hold_total_ns += held
+            if held > counters.hold_max_ns:
+                counters.hold_max_ns = held
+            self._lock.release()
 
     def locked(self) -> bool:
         return bool(self._lock.locked())
 
     def _is_owned(self) -> bool:
-        return self._owner == threading.get_ident()
+        return self._owner == _get_ident()
 
     def _release_save(self) -> tuple[int, int | None]:
         if self._count == 0:
@@ -270,7 +292,7 @@ class InstrumentedRLock:
         self._acquired_at = perf_counter_ns()
 
     def _recursion_count(self) -> int:
-        return self._count if self._owner == threading.get_ident() else 0
+        return self._count if self._owner == _get_ident() else 0
 
     def _at_fork_reinit(self) -> None:
         self._lock._at_fork_reinit()
