@@ -167,6 +167,9 @@ static void open_schedstat(ae_slot_t *slot, int tid)
     snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
     slot->syscall_fd = open(path, O_RDONLY | O_CLOEXEC);
     slot->rebaseline = 1;
+    slot->echo_pending = slot->echo_gil = 0;
+    slot->idle_flags = 0;
+    slot->idle_flags_valid = 0;
 }
 
 static ae_slot_t *find_slot(int tid)
@@ -353,6 +356,8 @@ static void tick(uint64_t now)
                         looked = 1;
                         if (slot->echo_pending && (blocked & AE_FLAG_GIL_WAIT))
                             slot->echo_gil = 1;
+                        else if (slot->echo_pending && blocked && !slot->echo_gil && !woke)
+                            slot->echo_pending = 0; /* back in a wait without queueing for the GIL */
                     }
                     if (woke && !(blocked & AE_FLAG_GIL_WAIT)) {
                         int same_wait = blocked &&
@@ -369,15 +374,23 @@ static void tick(uint64_t now)
                     slot->rebaseline = 0;
                 }
             }
+            if (looked) {
+                slot->idle_flags = blocked;
+                slot->idle_flags_valid = 1;
+            }
             if (ran || !atomic_load_explicit(&slot->has_stack, memory_order_acquire)) {
                 send_signal(slot, i, ran ? 0 : AE_FLAG_IDLE);
                 slot->rebaseline = 1;
                 slot->echo_pending = 1;
                 slot->echo_gil = 0;
+                slot->idle_flags_valid = 0;
             } else {
-                if (!looked)
-                    blocked = blocked_on(slot, &pc, &arg1);
-                write_idle_record(slot, now, blocked);
+                /* Not scheduled since the last look (same schedule count): still in that wait. */
+                if (!looked && !slot->idle_flags_valid) {
+                    slot->idle_flags = blocked_on(slot, &pc, &arg1);
+                    slot->idle_flags_valid = 1;
+                }
+                write_idle_record(slot, now, slot->idle_flags);
             }
         }
     }

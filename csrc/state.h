@@ -57,6 +57,8 @@ typedef struct {
     int rebaseline;        /* we signalled it: its next wake-up count is ours, not its own */
     int echo_pending;      /* we signalled it and it has not yet been seen back in a wait */
     int echo_gil;          /* ... and since then it was seen queueing for the GIL */
+    uint8_t idle_flags;    /* what /proc/<tid>/syscall said at the last look (blocked_on) */
+    int idle_flags_valid;  /* ... still true: it has not been scheduled since */
 } ae_slot_t;
 
 typedef struct {
