@@ -17,6 +17,7 @@ from aether_perf import io as aio
 from aether_perf.errors import InvalidArgument
 from aether_perf.io import IOReport, OpStats, TargetStats
 
+_real_open = io.open  # the feeder thread's writes are not part of the measurement
 CHUNK = 64 * 1024
 CHUNKS = 32  # 2 MiB
 
@@ -54,6 +55,43 @@ def test_file_workload_bytes_calls_fsync_and_stacks(tmp_path: Path) -> None:
     assert report.process_io.get("wchar", CHUNKS * CHUNK) >= CHUNKS * CHUNK
     # the real open is back
     assert builtins.open is io.open and not isinstance(open(os.devnull, "rb").raw, aio.TrackedFileIO)
+
+
+def test_known_read_latency_and_throughput_trip_the_file_rules(tmp_path: Path) -> None:
+    """A FIFO whose writer sends one 64 KiB chunk every 20 ms: each read waits ~20 ms, so the
+    reads' latency and throughput (64 KiB per 20 ms = 3.3 MB/s) are known."""
+    fifo = tmp_path / "slow"
+    os.mkfifo(fifo)
+    chunks, gap = 20, 0.02
+
+    def writer() -> None:
+        with _real_open(fifo, "wb", buffering=0) as f:
+            for _ in range(chunks):
+                time.sleep(gap)
+                f.write(b"y" * CHUNK)
+
+    feeder = threading.Thread(target=writer)
+    feeder.start()
+    with aio.track() as tracker, open(fifo, "rb", buffering=0) as f:
+        got = 0
+        while data := f.read(CHUNK):
+            got += len(data)
+    feeder.join()
+    assert got == chunks * CHUNK
+    read = tracker.report.target(str(fifo)).op("read")
+    assert read.bytes == chunks * CHUNK
+    # pipe reads may split a chunk: at least one call per chunk, and the end-of-file read
+    assert read.count >= chunks + 1
+    assert read.total_ns == pytest.approx(chunks * gap * 1e9, rel=0.2)
+    assert read.throughput == pytest.approx(CHUNK / gap, rel=0.2)
+    found = {f.rule: f for f in aio.findings(tracker.report)}
+    assert found["io.low-throughput"].measured == pytest.approx(CHUNK / gap / 1e6, rel=0.2)
+    per_call_ms = read.total_ns / read.count / 1e6
+    if per_call_ms > 10:  # split reads lower the average; the rule follows the measured value
+        assert found["io.slow-ops"].measured == pytest.approx(per_call_ms)
+    else:
+        assert "io.slow-ops" not in found
+    assert aio.findings(tracker.report, max_op_latency="1s", min_throughput=1e6) == []
 
 
 def test_behaviour_is_unchanged_while_tracking(tmp_path: Path) -> None:
