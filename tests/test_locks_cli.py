@@ -106,6 +106,10 @@ def test_perf_report_text_prints_the_findings(recorded: Recorded) -> None:
     assert result.returncode == 0, result.stderr
     assert re.search(r"Findings \(\d+\)", result.stdout)
     assert "locks.contended" in result.stdout and "prog.py:4" in result.stdout
+    titles = ("Locks (most waited first)", "Thread scheduling over", "I/O by file and peer", "GIL by thread")
+    assert all(title in result.stdout for title in titles)
+    # the program's own file, not aether's reads (thread names, /proc polling, the script itself)
+    assert "data.bin" in result.stdout and "/proc/self" not in result.stdout
 
 
 def test_html_report_shows_the_tables_beside_the_flamegraph(

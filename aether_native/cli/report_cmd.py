@@ -251,14 +251,17 @@ def _render_findings(profile: Profile, stream: TextIO, color: bool | None) -> No
     """The lock, scheduling, I/O and GIL findings, for profiles that can have them."""
     from aether_perf.analysis.concurrency import EXTRA_KEY, findings
     from aether_perf.errors import AetherError
-    from aether_perf.report.findings_text import render_findings
+    from aether_perf.report.concurrency_tables import concurrency_tables
+    from aether_perf.report.findings_text import render_findings, render_tables
 
     if EXTRA_KEY not in profile.meta.extra and profile.meta.mode != "wall":
         return
     try:
         found = findings(profile)
+        tables = concurrency_tables(profile)
     except AetherError as exc:
         raise RunError(str(exc)) from None
+    render_tables(tables, file=stream, color=color)
     render_findings(found, file=stream, color=color)
 
 

@@ -51,6 +51,28 @@ _SKIP_FILES = frozenset({socket.__file__, getattr(io, "__file__", ""), os.path.a
 STACK_DEPTH = 8
 TOP_STACKS = 10
 
+_PERF_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+_STDLIB = os.path.dirname(os.path.abspath(os.__file__)) + os.sep
+
+
+def _ours(frame: FrameType | None) -> bool:
+    """Whether aether itself (aether_perf, or aether_native if loaded) made this call, judged by
+    the first caller outside the standard library: the sampler reading a thread's name, the
+    scheduling poller, the runner reading the script. Not the program's I/O."""
+    while frame is not None and frame.f_code.co_filename.startswith((_STDLIB, _OWN_DIR)):
+        frame = frame.f_back
+    if frame is None:
+        return False
+    name = frame.f_code.co_filename
+    if name.startswith(_PERF_ROOT):
+        return True
+    native = sys.modules.get("aether_native")
+    native_file = getattr(native, "__file__", None)
+    return bool(native_file) and name.startswith(os.path.dirname(os.path.abspath(str(native_file))) + os.sep)
+
+
 _MISSING = object()
 _state: dict[str, Any] = {"tracker": None, "hooked": False}
 _track_guard = _allocate()
@@ -256,7 +278,7 @@ class TrackedFileIO(io.FileIO):
         super().__init__(file, mode, closefd, opener)
         tracker = _active()
         self._aether_target = None
-        if tracker is not None:
+        if tracker is not None and not _ours(sys._getframe(1)):
             name = os.fsdecode(file) if not isinstance(file, int) else f"fd {file}"
             if not isinstance(file, int):
                 name = os.path.abspath(name)

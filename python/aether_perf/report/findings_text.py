@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
+from rich.table import Table
 from rich.text import Text
 
 from aether_perf.model.finding import Finding
 from aether_perf.report.text import make_console
 
-__all__ = ["render_findings"]
+__all__ = ["render_findings", "render_tables"]
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -41,3 +42,18 @@ def render_findings(
             console.print(Text(f"    at {where}{func}", style="dim"))
         for tip in f.suggestions[:2]:
             console.print(Text(f"    - {tip}", style="dim"))
+
+
+def render_tables(
+    tables: Sequence[dict[str, Any]], *, file: TextIO | None = None, color: bool | None = None
+) -> None:
+    """Print tables of the shape ``report.concurrency_tables`` builds."""
+    console = make_console(file, color)
+    for spec in tables:
+        table = Table(title=str(spec["title"]), title_justify="left", box=None, pad_edge=False)
+        for column in spec["columns"]:
+            table.add_column(str(column), overflow="fold")
+        for row in spec["rows"]:
+            table.add_row(*(f"{cell:,}" if isinstance(cell, int) else str(cell) for cell in row))
+        console.print()
+        console.print(table)

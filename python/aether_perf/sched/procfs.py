@@ -9,8 +9,11 @@ between listing and reading is skipped.
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
+
+_open = io.open  # bound now: while aether_perf.io tracks, builtins.open is the tracked one
 
 __all__ = ["ThreadCounters", "read_task", "read_tasks"]
 
@@ -32,7 +35,7 @@ class ThreadCounters:
 
 
 def _read(path: str) -> str:
-    with open(path, encoding="ascii", errors="replace") as handle:
+    with _open(path, encoding="ascii", errors="replace") as handle:
         return handle.read()
 
 
