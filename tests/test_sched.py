@@ -67,7 +67,9 @@ def test_sleeps_are_voluntary_switches_and_spinning_is_cpu() -> None:
     assert s.cpu_ns < 0.1e9
     spin = by_name["spinner"]
     assert spin.cpu_ns == pytest.approx(0.2e9, rel=0.2)
-    # The process-wide count includes the thread that exited between polls.
+    # A threading.Thread that exited between polls is counted up to its end.
+    assert SLEEPS <= by_name["exited"].voluntary <= SLEEPS + 10
+    # The process-wide count includes it too.
     assert report.process_voluntary is not None
     assert report.process_voluntary >= 2 * SLEEPS
     rusage_after = resource.getrusage(resource.RUSAGE_SELF)
@@ -75,6 +77,28 @@ def test_sleeps_are_voluntary_switches_and_spinning_is_cpu() -> None:
     assert report.duration >= 0.2
     assert report.timeline and all(p.switches_per_s >= 0 for p in report.timeline)
     assert SchedReport.from_dict(report.to_dict()) == report
+
+
+def test_excluded_threads_are_left_out_of_threads_and_process_counts() -> None:
+    """A profiler's own threads (here a thread sleeping SLEEPS times) must not count."""
+    go, slept, done = threading.Event(), threading.Event(), threading.Event()
+
+    def noisy() -> None:
+        go.wait()
+        _sleeper(slept, done)
+
+    thread = threading.Thread(target=noisy, name="noisy")
+    thread.start()
+    assert thread.native_id is not None
+    with sched.track("20ms", exclude=[thread.native_id]) as monitor:
+        go.set()
+        slept.wait()
+    done.set()
+    thread.join()
+    report = monitor.report
+    assert report is not None
+    assert "noisy" not in {t.name for t in report.threads}
+    assert report.process_voluntary is not None and report.process_voluntary < SLEEPS // 4
 
 
 def test_a_pinned_thread_migrates_at_most_once() -> None:

@@ -8,6 +8,7 @@ show it with the samples.
 from __future__ import annotations
 
 import contextlib
+import os
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -18,10 +19,17 @@ if TYPE_CHECKING:
     from aether_perf.sched import SchedMonitor, SchedReport
 
 
+def _tids() -> set[int]:
+    try:
+        return {int(name) for name in os.listdir("/proc/self/task")}
+    except OSError:
+        return set()
+
+
 class Trackers:
     """The requested recorders as one context manager."""
 
-    def __init__(self, *, locks: bool, io: bool, sched: bool, sched_interval: float = 0.1) -> None:
+    def __init__(self, *, locks: bool, io: bool, sched: bool, sched_interval: float = 0.05) -> None:
         self.wanted = locks or io or sched
         self._locks, self._io, self._sched = locks, io, sched
         self._sched_interval = sched_interval
@@ -32,6 +40,9 @@ class Trackers:
         self.lock_stats: list[LockStats] | None = None
         self.io_report: IOReport | None = None
         self.sched_report: SchedReport | None = None
+        # Threads alive now belong to the program's process before aether started sampling; the
+        # ones that appear by __enter__ (after Recording.start) are the sampler's own.
+        self._before = _tids()
         if self.wanted:
             # Imported now, before sampling starts, so the profile does not show our imports.
             import aether_perf.analysis.concurrency
@@ -44,7 +55,7 @@ class Trackers:
         if self._sched:
             from aether_perf.sched import SchedMonitor
 
-            self._monitor = SchedMonitor(self._sched_interval).start()
+            self._monitor = SchedMonitor(self._sched_interval, exclude=_tids() - self._before).start()
         if self._locks:
             from aether_perf.locks import track
 

@@ -5,8 +5,10 @@ counts as a thread of the program's pools) reads every thread's counters each ``
 report holds, per thread, what changed between its first and last reading (a thread born
 meanwhile counts from zero), migrations from ``se.nr_migrations`` (or, where the kernel lacks it,
 the changes of the last-CPU field seen by polling, which undercounts) and a timeline of rates per
-interval for the whole process. A thread that exits between two polls loses what it did since the
-last one; the process-wide switch counts come from ``getrusage`` and include it.
+interval for the whole process. A ``threading.Thread`` started while monitoring reads its own
+counters as it exits (``Thread._bootstrap_inner`` is wrapped meanwhile), so nothing it did is lost;
+other threads (``_thread``, C threads) that exit between two polls lose their last interval. The
+process-wide switch counts come from ``getrusage`` and include every thread.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import _thread
 import resource
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aether_perf.sched.procfs import ThreadCounters, read_tasks
+from aether_perf.sched.procfs import ThreadCounters, read_task, read_tasks
 from aether_perf.units import parse_duration
 
 __all__ = ["SchedMonitor", "SchedReport", "ThreadSched", "TimelinePoint", "track"]
@@ -143,10 +146,17 @@ def _python_names() -> dict[int, str]:
 
 
 class SchedMonitor:
-    """Poll this process's threads every ``interval`` (seconds or "100ms") between start and stop."""
+    """Poll this process's threads every ``interval`` (seconds or "100ms") between start and stop.
 
-    def __init__(self, interval: float | str = 0.1) -> None:
+    Threads in ``exclude`` (native ids: a profiler's own threads) are left out of the report and
+    their switches out of the process-wide counts, as are the poller's own.
+    """
+
+    def __init__(self, interval: float | str = 0.1, *, exclude: Iterable[int] = ()) -> None:
         self.interval = parse_duration(interval, name="interval", minimum=0.001, maximum=60.0)
+        self._exclude = {int(tid) for tid in exclude}
+        self._exited: dict[int, ThreadCounters] = {}
+        self._saved_bootstrap: Any = None
         self._first: dict[int, ThreadCounters] = {}
         self._born: dict[int, float] = {}
         self._last: dict[int, ThreadCounters] = {}
@@ -162,6 +172,13 @@ class SchedMonitor:
         #: Set when the monitor is left as a context manager.
         self.report: SchedReport | None = None
 
+    def exclude(self, tids: Iterable[int]) -> None:
+        """Leave these threads out too (may be called while running)."""
+        self._exclude.update(int(tid) for tid in tids)
+
+    def _skipped(self, tid: int) -> bool:
+        return tid == self._own_tid or tid in self._exclude
+
     @property
     def native_id(self) -> int | None:
         """The polling thread's native id (None until it runs)."""
@@ -176,6 +193,7 @@ class SchedMonitor:
         self._first = read_tasks()
         self._last = dict(self._first)
         self._names = _python_names()
+        self._wrap_thread_exit()
         self._done.acquire()
         _thread.start_new_thread(self._loop, ())
         return self
@@ -195,7 +213,7 @@ class SchedMonitor:
         self._names.update(_python_names())
         switches = migrations = cpu = 0
         for tid, c in current.items():
-            if tid == self._own_tid:
+            if self._skipped(tid):
                 continue
             before = self._last.get(tid)
             if before is None:
@@ -225,25 +243,54 @@ class SchedMonitor:
         with self._done:
             pass
         self._running = False
+        self._unwrap_thread_exit()
         self._poll(self._timeline_end())
         self._end = time.monotonic()
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return self._report(usage.ru_nvcsw - self._rusage.ru_nvcsw, usage.ru_nivcsw - self._rusage.ru_nivcsw)
+
+    def _wrap_thread_exit(self) -> None:
+        original = threading.Thread._bootstrap_inner  # type: ignore[attr-defined]
+        monitor = self
+
+        def bootstrap_inner(thread: threading.Thread) -> None:
+            try:
+                original(thread)
+            finally:
+                tid = threading.get_native_id()
+                counters = read_task(tid)
+                if counters is not None:
+                    monitor._exited[tid] = counters
+                    monitor._names.setdefault(tid, thread.name)
+
+        self._saved_bootstrap = original
+        threading.Thread._bootstrap_inner = bootstrap_inner  # type: ignore[attr-defined]
+
+    def _unwrap_thread_exit(self) -> None:
+        if self._saved_bootstrap is not None:
+            threading.Thread._bootstrap_inner = self._saved_bootstrap  # type: ignore[attr-defined]
+            self._saved_bootstrap = None
 
     def _timeline_end(self) -> float:
         return self._start + (self._timeline[-1].t if self._timeline else 0.0)
 
     def _report(self, voluntary: int, involuntary: int) -> SchedReport:
         threads = []
-        for tid, last in sorted(self._last.items()):
-            if tid == self._own_tid:
-                continue
+        final = dict(self._last)
+        for tid, counters in self._exited.items():
+            if tid not in final or counters.cpu_ns >= final[tid].cpu_ns:
+                final[tid] = counters
+        for tid, last in sorted(final.items()):
             first = self._first.get(tid)
             base = (
                 first
                 if first is not None
                 else ThreadCounters(tid, last.comm, "", last.processor, 0, 0, 0, 0, 0, 0)
             )
+            if self._skipped(tid):
+                voluntary -= last.voluntary - base.voluntary
+                involuntary -= last.involuntary - base.involuntary
+                continue
             exact = last.migrations is not None
             migrations = (
                 (last.migrations or 0) - (base.migrations or 0) if exact else self._seen_moves.get(tid, 0)
@@ -262,9 +309,9 @@ class SchedMonitor:
                     alive_s=self._end - born,
                 )
             )
-        return SchedReport(
-            self._end - self._start, tuple(threads), tuple(self._timeline), voluntary, involuntary
-        )
+        duration = self._end - self._start
+        timeline = tuple(self._timeline)
+        return SchedReport(duration, tuple(threads), timeline, max(voluntary, 0), max(involuntary, 0))
 
     def __enter__(self) -> SchedMonitor:
         return self.start()
@@ -274,6 +321,6 @@ class SchedMonitor:
             self.report = self.stop()
 
 
-def track(interval: float | str = 0.1) -> SchedMonitor:
+def track(interval: float | str = 0.1, *, exclude: Iterable[int] = ()) -> SchedMonitor:
     """``with sched.track("50ms") as monitor: ...`` then ``monitor.report`` (a :class:`SchedReport`)."""
-    return SchedMonitor(interval)
+    return SchedMonitor(interval, exclude=exclude)
