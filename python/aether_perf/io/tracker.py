@@ -31,7 +31,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any
 
 from aether_perf.io.counters import delta, read_net_dev, read_process_io, read_tcp_snmp, tcp_info
@@ -78,17 +78,28 @@ _state: dict[str, Any] = {"tracker": None, "hooked": False}
 _track_guard = _allocate()
 
 
-def _stack(frame: FrameType | None) -> tuple[Location, ...]:
+_RawStack = tuple[tuple[CodeType, int], ...]
+
+
+def _raw_stack(frame: FrameType | None) -> _RawStack:
+    """The calling stack as (code, line) pairs: cheap per call; Locations are made at the end."""
     while frame is not None and (
         frame.f_code.co_filename.startswith(_OWN_DIR) or frame.f_code.co_filename in _SKIP_FILES
     ):
         frame = frame.f_back
-    out: list[Location] = []
+    out: list[tuple[CodeType, int]] = []
     while frame is not None and len(out) < STACK_DEPTH:
-        code = frame.f_code
-        out.append(Location(code.co_filename, frame.f_lineno or 0, code.co_qualname))
+        out.append((frame.f_code, frame.f_lineno or 0))
         frame = frame.f_back
     return tuple(out)
+
+
+def _locations(raw: _RawStack) -> tuple[Location, ...]:
+    return tuple(Location(code.co_filename, line, code.co_qualname) for code, line in raw)
+
+
+def _stack(frame: FrameType | None) -> tuple[Location, ...]:
+    return _locations(_raw_stack(frame))
 
 
 class _Target:
@@ -101,7 +112,7 @@ class _Target:
         self.name = name
         self.location = location
         self.ops: dict[str, OpStats] = {}
-        self.stacks: dict[tuple[str, tuple[Location, ...]], OpStats] = {}
+        self.stacks: dict[tuple[str, _RawStack], OpStats] = {}
         self.tcp: dict[str, int] = {}
 
     def freeze(self) -> TargetStats:
@@ -111,7 +122,10 @@ class _Target:
             self.name,
             self.location,
             {k: OpStats(v.count, v.bytes, v.total_ns, v.max_ns) for k, v in self.ops.items()},
-            [StackStats(op, key, OpStats(s.count, s.bytes, s.total_ns, s.max_ns)) for (op, key), s in top],
+            [
+                StackStats(op, _locations(raw), OpStats(s.count, s.bytes, s.total_ns, s.max_ns))
+                for (op, raw), s in top
+            ],
             dict(self.tcp),
         )
 
@@ -152,7 +166,7 @@ class IOTracker:
         return found
 
     def record(self, target: _Target, op: str, nbytes: int, ns: int, frame: FrameType | None) -> None:
-        stack = _stack(frame)
+        stack = _raw_stack(frame)
         with self._lock:
             stats = target.ops.get(op)
             if stats is None:
