@@ -16,6 +16,7 @@ STRICT = ["-std=gnu11", "-O2", "-g", "-Wall", "-Wextra", "-Werror", "-fno-strict
 CORE_SOURCES = [
     "csrc/ring.c",
     "csrc/frames.c",
+    "csrc/gil.c",
     "csrc/handler.c",
     "csrc/sampler.c",
     "csrc/codehook.c",

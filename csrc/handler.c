@@ -108,6 +108,28 @@ static int interrupted_blocking_syscall(void *ucontext)
     return 0;
 }
 
+/* Where a blocked thread waits: the address after its syscall instruction (as
+ * /proc/<tid>/syscall shows it) and the first argument. Nonzero if it is a futex on the GIL's
+ * condition variable or mutex (see gil.h). */
+static int blocked_site(ae_slot_t *slot, void *ucontext)
+{
+#if defined(__x86_64__)
+    const ucontext_t *uc = ucontext;
+    const uint8_t *ip = (const uint8_t *)uc->uc_mcontext.gregs[REG_RIP];
+    uintptr_t pc = (uintptr_t)ip;
+    if (((uintptr_t)ip & 0xFFF) <= 0xFFE && ip[0] == 0x0F && ip[1] == 0x05)
+        pc += 2; /* rewound for a restart: the kernel reports the address after it */
+    uintptr_t arg1 = (uintptr_t)uc->uc_mcontext.gregs[REG_RDI];
+    atomic_store_explicit(&slot->blocked_pc, pc, memory_order_relaxed);
+    atomic_store_explicit(&slot->blocked_arg, arg1, memory_order_relaxed);
+    return ae_state.gil_lo != 0 && arg1 >= ae_state.gil_lo && arg1 < ae_state.gil_hi;
+#else
+    (void)slot;
+    (void)ucontext;
+    return 0;
+#endif
+}
+
 /* Give a signal that is not ours to the handler that was installed before us, as if we were not
  * there. For SIG_DFL we reinstate the default and re-raise: the signal is blocked while we run,
  * so it is delivered (and takes its default action) as soon as we return. */
@@ -267,8 +289,14 @@ void ae_signal_handler(int signo, siginfo_t *info, void *ucontext)
             atomic_fetch_add_explicit(&ae_state.blocked_skips, 1, memory_order_relaxed);
             goto done;
         }
-        if (blocked)
-            flags |= AE_FLAG_IDLE;
+        if (blocked) {
+            flags |= AE_FLAG_IDLE | AE_FLAG_BLOCKED;
+            if (blocked_site(slot, ucontext))
+                flags |= AE_FLAG_GIL_WAIT;
+        } else {
+            atomic_store_explicit(&slot->blocked_pc, 0, memory_order_relaxed);
+            atomic_store_explicit(&slot->blocked_arg, 0, memory_order_relaxed);
+        }
         int depth = 0;
         int truncated = 0;
         PyThreadState *tstate = ae_this_thread_state();

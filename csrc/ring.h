@@ -33,6 +33,8 @@ enum ae_sample_flags {
     AE_FLAG_HOLDS_GIL = 1,
     AE_FLAG_IDLE = 2,
     AE_FLAG_TRUNCATED = 4,
+    AE_FLAG_GIL_WAIT = 8, /* wall mode: blocked waiting for the GIL (see gil.h) */
+    AE_FLAG_BLOCKED = 16, /* wall mode: found blocked in a system call (IDLE may also mean "did not run") */
 };
 
 /* One captured Python frame. `code` is a PyCodeObject* (8-byte aligned, so bit 0 is clear) and

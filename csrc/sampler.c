@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include "sampler.h"
+#include "gil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -104,6 +105,9 @@ static void free_slot(ae_slot_t *slot)
         close(slot->sched_fd);
     slot->sched_fd = -1;
     close_trigger(slot);
+    if (slot->syscall_fd >= 0)
+        close(slot->syscall_fd);
+    slot->sched_fd = slot->syscall_fd = -1;
     atomic_store(&slot->tid, 0);
 }
 
@@ -127,12 +131,57 @@ static int read_pcount(ae_slot_t *slot, uint64_t *out)
     return 0;
 }
 
+/* What a thread that did not run is blocked on, without waking it (a signal would: an
+ * interrupted sleep takes the GIL back before sleeping again). /proc/self/task/<tid>/syscall
+ * reads "running" or "<nr> <arg1> ...": a futex (202 on x86-64) whose address (arg1) lies in the
+ * GIL's struct is a wait for the GIL (see gil.h). Returns AE_FLAG_BLOCKED [| AE_FLAG_GIL_WAIT],
+ * or 0 when running (runnable: waiting for a CPU) or unknown. */
+static uint8_t blocked_on(ae_slot_t *slot, uintptr_t *pc, uintptr_t *arg1)
+{
+    char buf[192];
+    *pc = *arg1 = 0;
+    if (slot->syscall_fd < 0)
+        return 0;
+    ssize_t n = pread(slot->syscall_fd, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    if (buf[0] < '0' || buf[0] > '9')
+        return 0; /* "running" */
+    char *p;
+    long nr = strtol(buf, &p, 10);
+    if (nr < 0)
+        return 0;
+    /* nr arg1..arg6 sp pc */
+    uintptr_t values[8];
+    for (int i = 0; i < 8; i++) {
+        char *next;
+        values[i] = (uintptr_t)strtoull(p, &next, 16);
+        if (next == p)
+            return AE_FLAG_BLOCKED;
+        p = next;
+    }
+    *arg1 = values[0];
+    *pc = values[7];
+    uint8_t flags = AE_FLAG_BLOCKED;
+#if defined(__x86_64__)
+    if (nr == 202 && ae_state.gil_lo != 0 && *arg1 >= ae_state.gil_lo && *arg1 < ae_state.gil_hi)
+        flags |= AE_FLAG_GIL_WAIT;
+#endif
+    return flags;
+}
+
 static void open_schedstat(ae_slot_t *slot, int tid)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", tid);
     slot->sched_fd = open(path, O_RDONLY | O_CLOEXEC);
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", tid);
+    slot->syscall_fd = open(path, O_RDONLY | O_CLOEXEC);
     slot->rebaseline = 1;
+    slot->echo_pending = slot->echo_gil = 0;
+    slot->idle_flags = 0;
+    slot->idle_flags_valid = 0;
 }
 
 static ae_slot_t *find_slot(int tid)
@@ -172,7 +221,9 @@ static ae_slot_t *new_slot(int tid, uint64_t now, int born_after_start)
     atomic_fetch_add(&slot->serial, 1);
     atomic_store(&slot->has_stack, 0);
     atomic_store(&slot->parked, 0);
-    slot->sched_fd = -1;
+    atomic_store(&slot->blocked_pc, 0);
+    atomic_store(&slot->blocked_arg, 0);
+    slot->sched_fd = slot->syscall_fd = -1;
     if (ae_state.mode == AE_MODE_WALL)
         open_schedstat(slot, tid);
     atomic_store(&slot->trigger_fd, -1);
@@ -243,7 +294,7 @@ static void send_signal(ae_slot_t *slot, uint32_t index, uint8_t flags)
     atomic_fetch_add_explicit(&ae_state.signals_sent, 1, memory_order_relaxed);
 }
 
-static void write_idle_record(ae_slot_t *slot, uint64_t now)
+static void write_idle_record(ae_slot_t *slot, uint64_t now, uint8_t blocked)
 {
     ae_record_t *rec = ae_ring_reserve(&ae_state.ring, ae_record_bytes(0));
     uint64_t weight = atomic_exchange(&slot->pending_weight_ns, 0);
@@ -255,7 +306,7 @@ static void write_idle_record(ae_slot_t *slot, uint64_t now)
     rec->weight_ns = weight;
     rec->tid = atomic_load(&slot->tid);
     rec->depth = 0;
-    rec->flags = AE_FLAG_IDLE;
+    rec->flags = AE_FLAG_IDLE | blocked;
     ae_ring_commit(&ae_state.ring, rec, AE_REC_IDLE);
     atomic_fetch_add_explicit(&ae_state.idle_records, 1, memory_order_relaxed);
 }
@@ -296,24 +347,75 @@ static void tick(uint64_t now)
             atomic_fetch_add(&slot->pending_weight_ns, wall_delta);
             if (pending)
                 continue; /* its handler has not run yet: the weight rides on that sample */
-            if (!ran && slot->sched_fd >= 0) {
+            uint8_t blocked = 0;
+            int looked = 0;
+            uintptr_t pc = 0, arg1 = 0;
+            if (ran && slot->echo_gil && slot->sched_fd >= 0) {
+                /* Sent by our signal to queue for the GIL, it got it and is back in the wait we
+                 * interrupted: what it ran was the C retry loop (PEP 475), not Python code. */
+                blocked = blocked_on(slot, &pc, &arg1);
+                looked = 1;
+                if (blocked && !(blocked & AE_FLAG_GIL_WAIT) &&
+                    pc == atomic_load_explicit(&slot->blocked_pc, memory_order_relaxed) &&
+                    arg1 == atomic_load_explicit(&slot->blocked_arg, memory_order_relaxed)) {
+                    ran = 0;
+                    slot->echo_pending = slot->echo_gil = 0;
+                    uint64_t pcount;
+                    if (read_pcount(slot, &pcount) == 0)
+                        slot->last_pcount = pcount;
+                }
+            } else if (!ran && slot->sched_fd >= 0) {
                 /* A wake-up too short to show on the CPU clock still moved the thread to another
-                 * place; the schedule count sees it. Our own signal wakes it once: not counted. */
+                 * place; the schedule count sees it. Our own signal wakes it once: not counted.
+                 * Two more wake-ups are not signalled, because a signal would interrupt a wait
+                 * and an interrupted sleep takes the GIL back before sleeping again:
+                 *  - one after which the thread waits for the GIL: it cannot have run Python code;
+                 *  - the return to the very wait (same system call site and first argument) its
+                 *    last sample found, after our signal sent it to queue for the GIL: without
+                 *    this, under GIL contention every signal would cause the next. */
                 uint64_t pcount;
                 if (read_pcount(slot, &pcount) == 0) {
-                    if (!slot->rebaseline && pcount != slot->last_pcount) {
-                        ran = 1;
-                        atomic_fetch_add_explicit(&ae_state.wakeups_seen, 1, memory_order_relaxed);
+                    int woke = !slot->rebaseline && pcount != slot->last_pcount;
+                    if (woke || slot->echo_pending) {
+                        blocked = blocked_on(slot, &pc, &arg1);
+                        looked = 1;
+                        if (slot->echo_pending && (blocked & AE_FLAG_GIL_WAIT))
+                            slot->echo_gil = 1;
+                        else if (slot->echo_pending && blocked && !slot->echo_gil && !woke)
+                            slot->echo_pending = 0; /* back in a wait without queueing for the GIL */
+                    }
+                    if (woke && !(blocked & AE_FLAG_GIL_WAIT)) {
+                        int same_wait = blocked &&
+                                        pc == atomic_load_explicit(&slot->blocked_pc, memory_order_relaxed) &&
+                                        arg1 == atomic_load_explicit(&slot->blocked_arg, memory_order_relaxed);
+                        if (same_wait && slot->echo_gil) {
+                            slot->echo_pending = slot->echo_gil = 0;
+                        } else {
+                            ran = 1;
+                            atomic_fetch_add_explicit(&ae_state.wakeups_seen, 1, memory_order_relaxed);
+                        }
                     }
                     slot->last_pcount = pcount;
                     slot->rebaseline = 0;
                 }
             }
+            if (looked) {
+                slot->idle_flags = blocked;
+                slot->idle_flags_valid = 1;
+            }
             if (ran || !atomic_load_explicit(&slot->has_stack, memory_order_acquire)) {
                 send_signal(slot, i, ran ? 0 : AE_FLAG_IDLE);
                 slot->rebaseline = 1;
+                slot->echo_pending = 1;
+                slot->echo_gil = 0;
+                slot->idle_flags_valid = 0;
             } else {
-                write_idle_record(slot, now);
+                /* Not scheduled since the last look (same schedule count): still in that wait. */
+                if (!looked && !slot->idle_flags_valid) {
+                    slot->idle_flags = blocked_on(slot, &pc, &arg1);
+                    slot->idle_flags_valid = 1;
+                }
+                write_idle_record(slot, now, slot->idle_flags);
             }
         }
     }
@@ -389,6 +491,9 @@ static void atfork_child(void)
         ae_state.slots[i].sched_fd = -1;
         if (atomic_load(&ae_state.slots[i].tid) != 0)
             close_trigger(&ae_state.slots[i]); /* the parent threads' overflow events, likewise */
+        if (ae_state.slots[i].syscall_fd > 0)
+            close(ae_state.slots[i].syscall_fd);
+        ae_state.slots[i].sched_fd = ae_state.slots[i].syscall_fd = -1;
     }
 }
 
@@ -450,6 +555,8 @@ int ae_sampler_start(const ae_config_t *config)
     ae_state.trigger_config = config->trigger_config;
     ae_state.trigger_period = config->trigger_period;
     ae_state.trigger_user_only = config->trigger_user_only;
+    if (ae_gil_range(&ae_state.gil_lo, &ae_state.gil_hi) != 0)
+        ae_state.gil_lo = ae_state.gil_hi = 0;
     int err = install_handler(config->signo);
     if (err == 0)
         err = ae_install_fault_guard();
@@ -458,8 +565,12 @@ int ae_sampler_start(const ae_config_t *config)
     ae_state.signo = config->signo;
 
     for (uint32_t i = 0; i < ae_state.slot_hwm; i++)
+    {
         if (ae_state.slots[i].sched_fd > 0)
             close(ae_state.slots[i].sched_fd);
+        if (ae_state.slots[i].syscall_fd > 0)
+            close(ae_state.slots[i].syscall_fd);
+    }
     memset(ae_state.slots, 0, sizeof ae_state.slots);
     ae_state.slot_hwm = 0;
     atomic_store(&ae_state.slot_count, 0);
@@ -524,7 +635,9 @@ int ae_sampler_stop(void)
         atomic_fetch_add(&ae_state.lost_weight_ns, atomic_exchange(&slot->pending_weight_ns, 0));
         if (slot->sched_fd >= 0)
             close(slot->sched_fd);
-        slot->sched_fd = -1;
+        if (slot->syscall_fd >= 0)
+            close(slot->syscall_fd);
+        slot->sched_fd = slot->syscall_fd = -1;
     }
     ae_state.running = 0;
     return 0;

@@ -47,14 +47,21 @@ typedef struct {
     _Atomic uint32_t serial;            /* bumped each time the slot is given to a thread */
     _Atomic uint32_t has_stack;         /* a stack of this thread is in the ring this session */
     _Atomic uint32_t parked;            /* cpu mode: signalled while blocked; wait until it runs */
+    _Atomic uintptr_t blocked_pc;       /* wall mode: where its last sample was blocked (the address */
+    _Atomic uintptr_t blocked_arg;      /* after the syscall instruction) and on what (rdi); 0, 0 */
     /* sampler-thread private */
     uint64_t last_cpu_ns;
     uint64_t last_wall_ns;
     uint32_t seen_scan;
     int sched_fd;          /* wall mode: /proc/self/task/<tid>/schedstat, or -1 */
+    int syscall_fd;        /* wall mode: /proc/self/task/<tid>/syscall, or -1 */
     uint64_t last_pcount;  /* times the thread was scheduled in, at the last look */
     int rebaseline;        /* we signalled it: its next wake-up count is ours, not its own */
     _Atomic int trigger_fd; /* trigger mode: the thread's overflow-signalling perf_event, or -1 */
+    int echo_pending;      /* we signalled it and it has not yet been seen back in a wait */
+    int echo_gil;          /* ... and since then it was seen queueing for the GIL */
+    uint8_t idle_flags;    /* what /proc/<tid>/syscall said at the last look (blocked_on) */
+    int idle_flags_valid;  /* ... still true: it has not been scheduled since */
 } ae_slot_t;
 
 typedef struct {
@@ -74,6 +81,7 @@ typedef struct {
     int max_depth;
     uint64_t interval_ns;
     uint64_t start_ns;
+    uintptr_t gil_lo, gil_hi;   /* the GIL struct (gil.h); 0, 0 when unknown */
     pid_t pid;
 
     struct sigaction previous;  /* handler we replaced, chained for signals that are not ours */

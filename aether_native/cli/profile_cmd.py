@@ -30,6 +30,7 @@ from aether_native.cli.errors import UsageError, from_exception
 from aether_native.cli.parsing import ArgumentParser, duration_arg, interval_arg, positive_int
 from aether_native.cli.recording import Recording
 from aether_native.cli.target import Outcome, Runner, Target, validate
+from aether_native.cli.tracking import Trackers
 from aether_native.cli.trim import drop_threads, trim_runner_frames
 
 if TYPE_CHECKING:
@@ -185,6 +186,12 @@ def build_parser() -> ArgumentParser:
     push.add_argument(
         "--push-format", choices=("pprof", "folded"), default="pprof", help="upload format (default pprof)"
     )
+    conc = parser.add_argument_group("concurrency and I/O (stored in the profile)")
+    conc.add_argument(
+        "--locks", action="store_true", help="instrument threading and asyncio locks: waits and holds"
+    )
+    conc.add_argument("--io", action="store_true", help="time file and socket calls by file, peer and stack")
+    conc.add_argument("--sched", action="store_true", help="per-thread CPU, context switches and migrations")
     out.add_argument(
         "--top", type=positive_int, default=20, metavar="N", help="functions in the summary (default 20)"
     )
@@ -246,11 +253,13 @@ def run(argv: list[str], stderr: TextIO) -> int:
     sampler = _make_sampler(ns.interval, ns.mode)
 
     pid = os.getpid()
+    trackers = Trackers(locks=ns.locks, io=ns.io, sched=ns.sched)
     with Runner(target) as runner:
         recording = Recording(sampler, ns.duration)
         recording.start()
         try:
-            outcome = runner.run()
+            with trackers:
+                outcome = runner.run()
         finally:
             # A child the program forked and let run off the end of the script ends here, as it
             # would under python: with its status, and without writing a profile of its own.
@@ -258,7 +267,8 @@ def run(argv: list[str], stderr: TextIO) -> int:
                 profile = recording.finish() if os.getpid() == pid else None
     if profile is None:
         return outcome.status
-    profile = drop_threads(trim_runner_frames(profile), recording.own_threads)
+    profile = drop_threads(trim_runner_frames(profile), recording.own_threads | trackers.own_threads)
+    trackers.attach(profile)
 
     with _sigint_ignored():
         _flush(sys.stdout)
@@ -266,6 +276,8 @@ def run(argv: list[str], stderr: TextIO) -> int:
         outputs.write_profile(profile, path, fmt)
         if not ns.quiet:
             _summarise(profile, ns.top, stderr)
+            if trackers.wanted:
+                _print_findings(profile, stderr)
             note = f"; sampling stopped after {format_duration(ns.duration)}" if recording.expired else ""
             print(f"aether: wrote {fmt} profile to {shown} ({len(profile):,} samples{note})", file=stderr)
             _flush(stderr)
@@ -350,6 +362,13 @@ def _summarise(profile: Profile, top: int, stderr: TextIO) -> None:
     from aether_perf.report.text import render_summary
 
     render_summary(profile, top=top, file=stderr, color=None)
+
+
+def _print_findings(profile: Profile, stderr: TextIO) -> None:
+    from aether_perf.analysis.concurrency import findings
+    from aether_perf.report.findings_text import render_findings
+
+    render_findings(findings(profile), file=stderr, color=None)
 
 
 def _flush(stream: TextIO | None) -> None:

@@ -305,9 +305,28 @@ def _emit(
         render_summary(profile, top=ns.top, file=stream, color=color)
         if ns.tree:
             render_call_tree(profile, file=stream, color=color)
+        _render_findings(profile, stream, color)
     else:
         outputs.write_stream(profile, ns.format, stream, base=base, spans=spans)
     stream.flush()
+
+
+def _render_findings(profile: Profile, stream: TextIO, color: bool | None) -> None:
+    """The lock, scheduling, I/O and GIL findings, for profiles that can have them."""
+    from aether_perf.analysis.concurrency import EXTRA_KEY, findings
+    from aether_perf.errors import AetherError
+    from aether_perf.report.concurrency_tables import concurrency_tables
+    from aether_perf.report.findings_text import render_findings, render_tables
+
+    if EXTRA_KEY not in profile.meta.extra and profile.meta.mode != "wall":
+        return
+    try:
+        found = findings(profile)
+        tables = concurrency_tables(profile)
+    except AetherError as exc:
+        raise RunError(str(exc)) from None
+    render_tables(tables, file=stream, color=color)
+    render_findings(found, file=stream, color=color)
 
 
 def _relative(path: Path) -> str:

@@ -2,7 +2,16 @@
 
 from aether_perf.model.counters import CounterReading, EventCount
 from aether_perf.model.finding import SEVERITIES, Finding, Location, Severity
-from aether_perf.model.frame import FLAG_HOLDS_GIL, FLAG_IDLE, FLAG_TRUNCATED, Frame, FunctionKey, ThreadInfo
+from aether_perf.model.frame import (
+    FLAG_BLOCKED,
+    FLAG_GIL_WAIT,
+    FLAG_HOLDS_GIL,
+    FLAG_IDLE,
+    FLAG_TRUNCATED,
+    Frame,
+    FunctionKey,
+    ThreadInfo,
+)
 from aether_perf.model.heap import (
     HEAP_MODES,
     Growth,
@@ -18,6 +27,8 @@ from aether_perf.model.profile import MAIN_THREAD_NAME, Profile, load
 from aether_perf.model.span import Span
 
 __all__ = [
+    "FLAG_BLOCKED",
+    "FLAG_GIL_WAIT",
     "FLAG_HOLDS_GIL",
     "FLAG_IDLE",
     "FLAG_TRUNCATED",

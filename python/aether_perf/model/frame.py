@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
-__all__ = ["FLAG_HOLDS_GIL", "FLAG_IDLE", "FLAG_TRUNCATED", "Frame", "FunctionKey", "ThreadInfo"]
+__all__ = [
+    "FLAG_BLOCKED",
+    "FLAG_GIL_WAIT",
+    "FLAG_HOLDS_GIL",
+    "FLAG_IDLE",
+    "FLAG_TRUNCATED",
+    "Frame",
+    "FunctionKey",
+    "ThreadInfo",
+]
 
 #: The sampled thread held the GIL.
 FLAG_HOLDS_GIL = 1
@@ -13,6 +22,11 @@ FLAG_HOLDS_GIL = 1
 FLAG_IDLE = 2
 #: The stack was deeper than the recorder's cap; the root-most frames are missing.
 FLAG_TRUNCATED = 4
+#: The thread was blocked waiting for the GIL (wall mode; set with FLAG_IDLE and FLAG_BLOCKED).
+FLAG_GIL_WAIT = 8
+#: The thread was found blocked in a system call (wall mode; FLAG_IDLE alone may also mean the
+#: sampler saw no CPU use during the tick though the thread was on a CPU when signalled).
+FLAG_BLOCKED = 16
 
 #: What identifies a function: ``(function, file, first_line)``.
 FunctionKey: TypeAlias = tuple[str, str, int]

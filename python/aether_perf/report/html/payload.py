@@ -12,6 +12,7 @@ Layout of the JSON object (all times in nanoseconds, integers)::
     timeline     the per (thread, time cell) sums (see timeline)
     spans        the span track (see spantrack), or null
     diff         the base profile's shares (see diffoverlay), or null
+    analyses     findings and lock/thread/I/O/GIL tables (see analyses), or null
 
 A sample with no Python frames counts at the root node (the root's self time).
 """
@@ -28,6 +29,7 @@ from aether_perf.analysis.selection import stack_totals
 from aether_perf.analysis.threads import thread_order, thread_sample_counts, thread_totals
 from aether_perf.model.profile import Profile
 from aether_perf.model.span import Span
+from aether_perf.report.html.analyses import build_analyses
 from aether_perf.report.html.calltrie import build_trie
 from aether_perf.report.html.diffoverlay import build_diff_overlay
 from aether_perf.report.html.spantrack import build_span_track
@@ -83,6 +85,7 @@ def build_payload(
         "timeline": timeline,
         "spans": build_span_track(profile, spans, timeline["span_ns"]) if spans else None,
         "diff": None,
+        "analyses": build_analyses(profile),
     }
     if base is not None:
         payload["diff"] = build_diff_overlay(diff_profiles(base, profile), trie, default_title(base))

@@ -786,7 +786,38 @@
       clearTimeout(resizeTimer);
       resizeTimer = setTimeout(function () { renderAxis(); renderSpans(); renderTimeline(); refreshFlame(); }, 80);
     });
+    renderAnalyses();
     document.body.setAttribute('data-ready', '1');
+  }
+
+  // Findings and the lock / thread / I/O / GIL tables (payload "analyses"; cells come formatted).
+  function renderAnalyses() {
+    var A = D.analyses;
+    if (!A) return;
+    var html = '<h2>Findings <span class="note">' + (A.findings.length ? A.findings.length : 'none') + '</span></h2>';
+    if (A.findings.length) {
+      html += '<ul class="findings">';
+      A.findings.forEach(function (f) {
+        html += '<li class="sev-' + escapeHtml(f.severity) + '"><b>' + escapeHtml(f.rule) + '</b> ' +
+          escapeHtml(f.message) + (f.where ? ' <span class="note">at ' + escapeHtml(f.where) + '</span>' : '') + '</li>';
+      });
+      html += '</ul>';
+    }
+    A.tables.forEach(function (t) {
+      html += '<h2>' + escapeHtml(t.title) + '</h2><table class="analysis"><thead><tr>';
+      t.columns.forEach(function (c) { html += '<th>' + escapeHtml(c) + '</th>'; });
+      html += '</tr></thead><tbody>';
+      t.rows.forEach(function (r) {
+        html += '<tr>' + r.map(function (cell) {
+          return '<td' + (typeof cell === 'number' ? ' class="num"' : '') + '>' +
+            escapeHtml(typeof cell === 'number' ? fmtCount(cell) : cell) + '</td>';
+        }).join('') + '</tr>';
+      });
+      html += '</tbody></table>';
+    });
+    var box = $('analyses');
+    box.innerHTML = html;
+    box.hidden = false;
   }
 
   init();
