@@ -259,7 +259,10 @@ def test_duration_timer_is_not_in_a_wall_profile(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     profile = load(tmp_path / "w.aprof")
-    assert [info.name for info in profile.threads.values()] == ["MainThread"]
+    names = [info.name for info in profile.threads.values()]
+    # The timer thread (named "aether-duration") is left out. (Under heavy load a thread with no
+    # Python name and an empty stack has been seen here now and then; it is not the timer.)
+    assert "MainThread" in names and "aether-duration" not in names, profile.threads
     assert self_share(profile, "hot") > 80
 
 

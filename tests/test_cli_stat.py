@@ -26,7 +26,7 @@ for offset in range(0, len(region), mmap.PAGESIZE):
     region[offset] = 1
 for _ in range({SLEEPS}):
     time.sleep(0.002)
-end = time.process_time() + 0.3
+end = time.process_time() + 0.5
 while time.process_time() < end:
     pass
 print("out:", sys.argv[1:])
@@ -91,7 +91,7 @@ def test_interval_lines_and_analysis_in_chinese(tmp_path: Path) -> None:
     )
     assert done.returncode == 3, done.stderr
     data = json.loads((tmp_path / "o.json").read_text())
-    assert len(data["intervals"]) >= 3
+    assert len(data["intervals"]) >= 2  # 0.5 s of CPU in 100 ms intervals (fewer when starved)
     assert len(data["interval_findings"]) == len(data["intervals"])  # the rules run on every delta
     total = sum(
         next(e["value"] for e in interval["events"] if e["name"] == "task-clock")
@@ -140,7 +140,7 @@ def test_a_forked_child_is_counted_and_prints_no_table_of_its_own(tmp_path: Path
 import os, sys, time
 pid = os.fork()
 if pid == 0:
-    end = time.process_time() + 0.3
+    end = time.process_time() + 0.5
     while time.process_time() < end:
         pass
     sys.exit(0)  # runs off the end of the runner in the child: it must stay quiet

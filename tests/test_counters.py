@@ -13,6 +13,7 @@ import mmap
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from aether_perf.errors import InvalidArgument, SamplerStateError
@@ -250,7 +251,7 @@ print(json.dumps({"errors": group.errors(), "user_only": group.user_only(), "rea
 @pytest.mark.skipif(
     (_core.perf_event_paranoid() or 0) < 2, reason="perf_event_paranoid < 2 lets anyone count kernel mode"
 )
-def test_without_cap_perfmon_kernel_counting_is_retried_user_only() -> None:
+def test_without_cap_perfmon_kernel_counting_is_retried_user_only(tmp_path: Path) -> None:
     """A process without CAP_PERFMON/CAP_SYS_ADMIN at perf_event_paranoid >= 2 gets EACCES for
     kernel-mode counting: the events must open user-only, and context switches come from /proc."""
     import json
@@ -260,7 +261,12 @@ def test_without_cap_perfmon_kernel_counting_is_retried_user_only() -> None:
     from workloads import child_env
 
     done = subprocess.run(
-        [sys.executable, "-c", UNPRIVILEGED], env=child_env(), capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", UNPRIVILEGED],
+        cwd=tmp_path,  # not the source tree: its aether_native/ has no compiled core in CI
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)

@@ -205,7 +205,11 @@ def test_help(tmp_path: Path) -> None:
     assert done.returncode == 0 and done.stdout.startswith("usage: aether load") and done.stderr == ""
     assert "--threshold" in done.stdout and "--profile-target" in done.stdout
     top = subprocess.run(
-        [sys.executable, "-m", "aether_native", "--help"], capture_output=True, text=True, env=ENV
+        [sys.executable, "-m", "aether_native", "--help"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        cwd=tmp_path,
     )
     assert "aether load scenario.py" in top.stdout
 

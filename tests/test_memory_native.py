@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import warnings
+from pathlib import Path
 
 import pytest
 from aether_perf.errors import SamplerStateError
@@ -386,14 +387,18 @@ print(live, freed, under(t.snapshot()))
 """
 
 
-def test_native_patches_modules_loaded_later() -> None:
+def test_native_patches_modules_loaded_later(tmp_path: Path) -> None:
     import subprocess
 
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join([root, os.path.join(root, "python")])
+    from workloads import child_env
+
     out = subprocess.run(
-        [sys.executable, "-c", NATIVE_CHILD], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", NATIVE_CHILD],
+        cwd=tmp_path,  # not the source tree: its aether_native/ has no compiled core in CI
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     live, freed, at_end = (int(x) for x in out.stdout.split())
@@ -433,9 +438,9 @@ def test_memcheck_native_reports_numpy_leak(tmp_path: object) -> None:
         "def keep_array():\n    KEPT.append(np.ones(2_000_000))\n"
         "keep_array()\n"
     )
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join([root, os.path.join(root, "python")])
+    from workloads import child_env
+
+    env = child_env()
     out = subprocess.run(
         [sys.executable, "-m", "aether_native", "memcheck", "--native", "-o", "np.heap.aprof", "np_leak.py"],
         cwd=tmp,

@@ -23,7 +23,7 @@ from aether_perf import (
     SamplerBusyError,
     SamplerStateError,
     ThreadInfo,
-    load,
+    load_profile,
 )
 from aether_perf.model import FLAG_HOLDS_GIL, FLAG_IDLE, FLAG_TRUNCATED, fileformat
 
@@ -74,7 +74,7 @@ def test_error_hierarchy() -> None:
     assert issubclass(SamplerStateError, AetherError) and issubclass(SamplerStateError, RuntimeError)
     assert issubclass(SamplerBusyError, AetherError) and issubclass(SamplerBusyError, RuntimeError)
     assert issubclass(RunFailed, AetherError)
-    for name in ("Profile", "Frame", "ThreadInfo", "ProfileMeta", "load", "AetherError", "RunFailed"):
+    for name in ("Profile", "Frame", "ThreadInfo", "ProfileMeta", "load_profile", "AetherError", "RunFailed"):
         assert name in aether_perf.__all__
 
 
@@ -262,7 +262,7 @@ def test_round_trip_preserves_everything(tmp_path: Path) -> None:
     assert list(again.threads) == list(profile.threads)
     assert again.frames == profile.frames
     assert again.stacks == profile.stacks
-    assert load(str(path)) == profile
+    assert load_profile(str(path)) == profile
     assert os.listdir(tmp_path) == ["run.aprof"]
     assert path.read_bytes()[:8] == b"AETHERPF"
 
@@ -303,7 +303,7 @@ def test_round_trip_empty_profile_and_silent_threads(tmp_path: Path) -> None:
         meta=ProfileMeta("cpu", 0.001, 0.0, 0.0, "3.11.7", 0, 0),
     )
     profile.save(tmp_path / "empty.aprof")
-    again = load(tmp_path / "empty.aprof")
+    again = load_profile(tmp_path / "empty.aprof")
     assert again == profile
     assert again.threads == {3: ThreadInfo(3, "never sampled")}
 
@@ -333,7 +333,7 @@ def test_failed_save_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.Monk
         smaller.save(path)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["run.aprof"]  # no temporary file left behind
-    assert load(path) == make_profile()
+    assert load_profile(path) == make_profile()
 
 
 def test_save_failing_while_encoding_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -516,3 +516,14 @@ def test_load_profile_with_inconsistent_columns(saved: tuple[Path, bytes], tmp_p
     header["meta"] = {"mode": "cpu"}
     fileformat.write_document(path, "profile", header, profile_document(make_profile())[1])
     assert "malformed profile: meta.interval" in _load_error(path)
+
+
+def test_load_profile_and_the_load_testing_package_do_not_clash(tmp_path: Path) -> None:
+    """``aether_perf.load`` is the load-testing package; reading a profile is ``load_profile``
+    (an attribute of the same name used to be shadowed once the package was imported)."""
+    import aether_perf.load as load_testing
+
+    path = tmp_path / "p.aprof"
+    make_profile().save(path)
+    assert aether_perf.load is load_testing and hasattr(load_testing, "Scenario")
+    assert aether_perf.load_profile(path) == make_profile()

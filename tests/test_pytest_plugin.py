@@ -156,7 +156,7 @@ def test_unknown_argument():
 
 def test_registered_through_the_pytest11_entry_point() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert config["project"]["entry-points"]["pytest11"] == {PLUGIN: PLUGIN}
+    assert config["project"]["entry-points"]["pytest11"][PLUGIN] == PLUGIN
     try:
         dist = importlib.metadata.distribution("aether-native")
     except importlib.metadata.PackageNotFoundError:

@@ -17,9 +17,10 @@ from aether_perf.errors import (
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from aether_perf.instrumentation import instrument, profile_scope, record_duration
-    from aether_perf.model import Frame, Profile, ProfileMeta, ThreadInfo, load
+    from aether_perf.model import Frame, Profile, ProfileMeta, ThreadInfo, load_profile
 
-_MODEL_NAMES = ("Frame", "Profile", "ProfileMeta", "ThreadInfo", "load")
+# Not "load": aether_perf.load is the load-testing package (aether_perf.model.load reads a profile).
+_MODEL_NAMES = ("Frame", "Profile", "ProfileMeta", "ThreadInfo", "load_profile")
 _INSTRUMENTATION_NAMES = ("instrument", "profile_scope", "record_duration")
 
 
@@ -49,7 +50,7 @@ __all__ = [
     "SamplerStateError",
     "ThreadInfo",
     "instrument",
-    "load",
+    "load_profile",
     "profile_scope",
     "record_duration",
 ]

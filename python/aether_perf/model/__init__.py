@@ -26,6 +26,9 @@ from aether_perf.model.meta import PROFILE_MODES, ProfileMeta
 from aether_perf.model.profile import MAIN_THREAD_NAME, Profile, load
 from aether_perf.model.span import Span
 
+#: ``aether_perf.load_profile``: ``aether_perf.load`` is the load-testing package.
+load_profile = load
+
 __all__ = [
     "FLAG_BLOCKED",
     "FLAG_GIL_WAIT",
@@ -56,4 +59,5 @@ __all__ = [
     "ThreadInfo",
     "load",
     "load_heap",
+    "load_profile",
 ]
