@@ -155,12 +155,15 @@ def test_annotate_shows_known_line_shares(tmp_path: Path) -> None:
     a, b = margin(shown.stdout, SPIN_A), margin(shown.stdout, SPIN_B)
     # columns: time "s" time% cpu%
     share_a, share_b = float(a[2].rstrip("%")), float(b[2].rstrip("%"))
-    assert abs(share_a - 75.0) <= 3.0, shown.stdout
-    assert abs(share_b - 25.0) <= 3.0, shown.stdout
+    call = margin(shown.stdout, 13)  # `main()`: no time of its own, all of main's with callees
+    assert len(call) == 1 and float(call[0].rstrip("%")) >= 90.0, shown.stdout
+    # Ground truth: 3/4 and 1/4 of main()'s CPU; the rest of the run (start-up, exit: a few
+    # percent, more on a loaded machine) is in neither line.
+    main_share = float(call[0].rstrip("%"))
+    assert abs(share_a - 0.75 * main_share) <= 3.0, shown.stdout
+    assert abs(share_b - 0.25 * main_share) <= 3.0, shown.stdout
     assert abs(float(a[0]) - 0.3) <= 0.03 and abs(float(b[0]) - 0.1) <= 0.02
     assert float(a[3].rstrip("%")) == share_a  # cpu mode: every sample ran
-    call = margin(shown.stdout, 13)  # `main()`: no time of its own, all of main's with callees
-    assert len(call) == 1 and float(call[0].rstrip("%")) >= 97.0, shown.stdout
     # hot lines are marked when piped (no colour codes)
     hot = [t for t in shown.stdout.splitlines() if ">|" in t]
     assert len(hot) == 2 and "\x1b[" not in shown.stdout
@@ -193,7 +196,9 @@ def test_missing_source_is_annotated_from_the_recording(tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "source file not found" in shown.stdout and "spin.py" in shown.stderr, (shown.stdout, shown.stderr)
     assert "<source not available>" in shown.stdout
-    assert abs(float(margin(shown.stdout, SPIN_A)[2].rstrip("%")) - 75.0) <= 3.0, shown.stdout
+    share_a = float(margin(shown.stdout, SPIN_A)[2].rstrip("%"))
+    share_b = float(margin(shown.stdout, SPIN_B)[2].rstrip("%"))
+    assert abs(100 * share_a / (share_a + share_b) - 75.0) <= 3.0, shown.stdout
 
 
 def test_html_pages(tmp_path: Path) -> None:

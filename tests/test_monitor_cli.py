@@ -174,7 +174,7 @@ def test_program_keeps_output_and_status_and_recording_reports(tmp_path: Path) -
 
 
 def test_pid_that_exits(tmp_path: Path) -> None:
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.0)"])
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(2.5)"])
     try:
         result = aether(["monitor", "--no-tui", "--interval", "0.2s", "--pid", str(sleeper.pid)], tmp_path)
     finally:
