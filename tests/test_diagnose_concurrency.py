@@ -141,7 +141,8 @@ def test_the_fixed_example_takes_its_lock_once_per_thread(tmp_path: Path) -> Non
     # The lock was tracked (so "no finding" is not "not looked at"): four acquisitions, no wait.
     recorded = load_concurrency(load(tmp_path / "run.aprof"))
     assert recorded.locks is not None and recorded.sched is not None and recorded.io is not None
-    [lock] = [s for s in recorded.locks if s.site is not None and s.site.function == "checksum_blocks"]
+    site = (str(FIXED), marked_line(FIXED, "lock = threading.Lock()"))
+    [lock] = [s for s in recorded.locks if s.site is not None and (s.site.file, s.site.line) == site]
     assert lock.acquisitions == 4 and lock.avg_wait_ns < 1e6
     assert COUNTERS_KEY in load(tmp_path / "run.aprof").meta.extra
 
