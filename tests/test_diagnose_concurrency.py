@@ -256,8 +256,9 @@ def test_gil_contention_from_a_wall_profile_input(tmp_path: Path) -> None:
     done = aether(["diagnose", "--format", "json", "--input", "w.aprof"], tmp_path)
     assert done.returncode == 0, done.stderr
     gil = [f for f in findings_of(done.stdout) if f.rule == "gil.contention"]
-    assert sorted(f.evidence["tid"] for f in gil) and len(gil) == 2, gil
-    assert all(f.measured is not None and 30 <= f.measured <= 75 for f in gil), gil
+    assert sorted(f.title for f in gil) == [f"Thread spin-{k} waits for the GIL" for k in (0, 1)], gil
+    # about half each; more when the machine is busy (a GIL holder descheduled by the OS)
+    assert all(f.measured is not None and 30 <= f.measured <= 95 for f in gil), gil
     assert "GIL contention not checked" not in done.stdout
     cpu = aether(["diagnose", "--memory", "off", "--no-counters", "spin.py"], tmp_path)
     assert cpu.returncode == 0 and "GIL contention not checked" in cpu.stdout
