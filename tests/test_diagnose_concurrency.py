@@ -256,9 +256,13 @@ def test_gil_contention_from_a_wall_profile_input(tmp_path: Path) -> None:
     done = aether(["diagnose", "--format", "json", "--input", "w.aprof"], tmp_path)
     assert done.returncode == 0, done.stderr
     gil = [f for f in findings_of(done.stdout) if f.rule == "gil.contention"]
-    assert sorted(f.title for f in gil) == [f"Thread spin-{k} waits for the GIL" for k in (0, 1)], gil
-    # about half each; more when the machine is busy (a GIL holder descheduled by the OS)
-    assert all(f.measured is not None and 30 <= f.measured <= 95 for f in gil), gil
+    # Both threads wait about half the time (more on a busy machine: a GIL holder descheduled by
+    # the OS). Not matched by name: now and then a thread is recorded under the process's name.
+    assert len(gil) == 2, gil
+    for f in gil:
+        assert f.measured is not None and 30 <= f.measured <= 95, gil
+        assert f.location is not None and f.location.function == "spin", gil
+        assert Path(f.location.file).name == "spin.py"
     assert "GIL contention not checked" not in done.stdout
     cpu = aether(["diagnose", "--memory", "off", "--no-counters", "spin.py"], tmp_path)
     assert cpu.returncode == 0 and "GIL contention not checked" in cpu.stdout
