@@ -39,7 +39,8 @@ if importlib.util.find_spec("aether_perf") is None:
 from aether_perf.analysis.concurrency import load as load_concurrency  # noqa: E402
 from aether_perf.diagnose import SOURCES, Evidence, diagnose  # noqa: E402
 from aether_perf.diagnose.sources import COUNTERS_KEY, MIN_SWITCHES  # noqa: E402
-from aether_perf.model import Finding, load  # noqa: E402
+from aether_perf.errors import ProfileFormatError  # noqa: E402
+from aether_perf.model import Finding, Frame, Profile, ProfileMeta, load  # noqa: E402
 from aether_perf.model.counters import SOURCE_PROCFS, CounterReading, EventCount  # noqa: E402
 
 ENV = cli_env()
@@ -312,6 +313,16 @@ def test_counter_source_rules() -> None:
     ] == ["sched.context-switches"]
     assert not [f for f in run(_reading(MIN_SWITCHES // 10, 0.01, pmu=True)) if f.rule.startswith("sched.")]
     assert diagnose(Evidence(), sources=["locks", "sched", "io", "gil", "counters"]) == []
+    # A saved run carries its reading in the profile; a damaged one is a format error, not a crash.
+    meta = ProfileMeta("cpu", 0.001, 0.0, 1.0, "3.11.7", 1, 0, "x.py")
+    one = {"stack": [0], "tid": [1], "time_ns": [0], "weight_ns": [1000], "flags": [0]}
+    profile = Profile([Frame("f", "x.py", 3, 1)], [(0,)], {}, meta=meta, **one)
+    profile.meta.extra[COUNTERS_KEY] = _reading(10, 1.0, pmu=False).to_dict()
+    [saved] = diagnose(Evidence(profile=profile), sources=["counters"])
+    assert saved.rule == "counters.not-evaluated"
+    profile.meta.extra[COUNTERS_KEY] = {"events": [{"value": 1}]}
+    with pytest.raises(ProfileFormatError):
+        diagnose(Evidence(profile=profile), sources=["counters"])
 
 
 def test_socket_fixture_is_local(slow_server: int) -> None:
