@@ -48,6 +48,8 @@ def test_diagnose_sarif_validates_and_points_at_lines(tmp_path: Path) -> None:
             str(PROBLEMS),
             "--check",
             "50",
+            "--rounds",
+            "50",
         ],
         cwd=tmp_path,
         env=cli_env(),
@@ -65,7 +67,9 @@ def test_diagnose_sarif_validates_and_points_at_lines(tmp_path: Path) -> None:
     growth = [r for r in run["results"] if r["ruleId"] == "alloc.growth"]
     assert len(growth) == 1 and growth[0]["level"] == "warning"
     assert rules[growth[0]["ruleIndex"]] == "alloc.growth"
-    for result in run["results"]:
+    located = [r for r in run["results"] if "locations" in r]  # counter and scheduling ones have none
+    assert {"alloc.growth", "locks.contended"} <= {r["ruleId"] for r in located}
+    for result in located:
         physical = result["locations"][0]["physicalLocation"]
         uri = physical["artifactLocation"]["uri"]
         assert uri == PROBLEMS.as_uri()  # outside the working directory: an absolute file URI

@@ -14,6 +14,21 @@ both at once would skew the time the sampler sees. With
 --input, saved profiles / heap snapshots are read instead (with --scale-arg, one profile per size
 in the same order).
 
+Every sampled run also records lock contention, I/O and thread scheduling (the recorders of
+`aether profile --locks --io --sched`, cli/tracking.py, stored in the profile the same way) and
+the process's counters (task-clock, page-faults, context-switches and the hardware events where
+the machine has them; stored in profile.meta.extra["counters"]); --no-locks, --no-io, --no-sched
+and --no-counters turn each off. Every sampled run gets the same recorders, so the super-linear
+fit compares like with like; the findings come from the largest run. Contended locks are
+reported at the line that created the lock; a counter rule the machine cannot evaluate (no PMU)
+is an info finding that says so.
+
+GIL contention is not checked on a run: it needs a wall-mode profile (only wall mode samples
+threads while they wait), and sampling in wall mode would count blocked and idle threads as
+"hot" (a thread waiting on a lock or a socket would top the hot-line list) and add their
+waiting time to the super-linear fit. Diagnose samples CPU time; give a wall-mode profile
+(`aether profile --mode wall`) with --input to have the GIL judged.
+
 The report goes to stdout after the program's own output (or to -o FILE) as text, JSON or GitHub
 workflow commands (--format github); --sarif FILE also writes SARIF 2.1.0. The exit status is the
 program's, unless --fail-on LEVEL turns findings of that severity into 1.
@@ -34,12 +49,16 @@ from aether_native.cli.parsing import ArgumentParser, interval_arg, positive_int
 from aether_native.cli.profile_cmd import SplitArgv, _flush, _sigint_ignored, split_argv
 from aether_native.cli.recorded import split_recordings
 from aether_native.cli.target import Outcome, Runner, Target, validate
+from aether_native.cli.tracking import Trackers
 from aether_native.cli.trim import drop_threads, trim_runner_frames
 
 if TYPE_CHECKING:
     from aether_perf.diagnose import Evidence, Settings
     from aether_perf.model import Finding, Profile
+    from aether_perf.model.counters import CounterReading
     from aether_perf.model.heap import HeapSnapshot
+
+    from aether_native.counters import Counters
 
 PROG = "aether diagnose"
 USAGE = """\
@@ -47,6 +66,8 @@ aether diagnose [options] [--] script.py [args ...]
        aether diagnose [options] -m module [args ...]
        aether diagnose [options] --input run.aprof [--input run.heap.aprof ...]"""
 PLACEHOLDER = "{n}"
+#: Evidence.extra key of the notes a run adds to the report (counters that could not start).
+NOTES_KEY = "notes"
 FORMATS = ("text", "json", "github")
 #: Sampled allocation tracking by default: the cheaper mode in bench/memory_overhead.py (on the
 #: int-heavy example both cost several times the run, bench/diagnose_overhead.py).
@@ -145,6 +166,13 @@ def build_parser() -> ArgumentParser:
         metavar="SIZE",
         help="sampled tracking: mean bytes between samples",
     )
+    for name, what in (
+        ("locks", "lock contention tracking"),
+        ("io", "disk and network I/O tracking"),
+        ("sched", "thread scheduling monitoring"),
+        ("counters", "hardware/software counters"),
+    ):
+        parser.add_argument(f"--no-{name}", action="store_true", help=f"turn off {what}")
     parser.add_argument(
         "--interval", type=interval_arg, default=0.001, metavar="DURATION", help="sampling interval"
     )
@@ -295,6 +323,12 @@ def _notes(evidence: Evidence, ns: argparse.Namespace) -> list[str]:
         notes.append(
             "allocations not checked: no heap snapshot" + (" (--memory off)" if ns.memory == "off" else "")
         )
+    if evidence.profile is not None and evidence.profile.meta.mode != "wall":
+        notes.append(
+            "GIL contention not checked: it needs a wall-mode profile "
+            "(aether profile --mode wall -o run.aprof, then aether diagnose --input run.aprof)"
+        )
+    notes.extend(evidence.extra.get(NOTES_KEY, ()))
     return notes
 
 
@@ -366,10 +400,7 @@ def _record(target: Target, ns: argparse.Namespace, stderr: TextIO) -> tuple[Evi
             print(f"aether: run {index + 1}/{len(runs)}{size}: {kind}", file=stderr)
         recorded: Profile | HeapSnapshot | None
         if what == "time":
-            # Where lock/GIL/I-O tracking (aether_perf.locks.track(), aether_perf.io) will wrap
-            # the sampled run once it is merged: put their statistics in evidence.extra["locks"]
-            # / ["io"] for the sources registered in aether_perf/diagnose/sources.py.
-            profile, outcome = _sample_once(current, ns.interval)
+            profile, outcome = _sample_once(current, ns, evidence)
             if profile is not None:
                 if sizes:
                     evidence.scaling.append((n, profile))
@@ -401,30 +432,74 @@ def _size(value: str) -> int:
         raise from_exception(exc) from None
 
 
-def _sample_once(target: Target, interval: float) -> tuple[Profile | None, Outcome]:
-    """Run the target once under the Sampler (cpu mode); None in a forked child."""
+def _make_counters(ns: argparse.Namespace, evidence: Evidence) -> Counters | None:
+    """Counters for the run, or None (turned off, or this build/machine has none: noted)."""
+    if ns.no_counters:
+        return None
+    try:
+        from aether_native.counters import DEFAULT_EVENTS, Counters
+
+        return Counters(DEFAULT_EVENTS)
+    except Exception as exc:  # an aether-native without counters, or a refused event list
+        evidence.extra.setdefault(NOTES_KEY, []).append(f"counters not recorded: {exc}")
+        return None
+
+
+def _sample_once(
+    target: Target, ns: argparse.Namespace, evidence: Evidence
+) -> tuple[Profile | None, Outcome]:
+    """Run the target once under the Sampler (cpu mode) with the lock/I-O/scheduling recorders
+    and the counters; None in a forked child. The recorders' results go into the profile."""
     from aether_native import Sampler
 
     try:
-        sampler = Sampler(interval=interval, mode="cpu")
+        sampler = Sampler(interval=ns.interval, mode="cpu")
     except Exception as exc:
         raise from_exception(exc) from None
+    # Made before sampling starts (Trackers imports its modules now) and before lock tracking
+    # (the counters' own lock stays a plain one).
+    trackers = Trackers(locks=not ns.no_locks, io=not ns.no_io, sched=not ns.no_sched)
+    counters = _make_counters(ns, evidence)
     pid = os.getpid()
     profile: Profile | None = None
+    reading: CounterReading | None = None
     with Runner(target) as runner:
         try:
             sampler.start()
         except Exception as exc:
             raise from_exception(exc, "could not start the sampler") from None
         try:
-            outcome = runner.run()
+            with trackers:
+                counting = _start_counters(counters, evidence)
+                try:
+                    outcome = runner.run()
+                finally:
+                    if counting and counters is not None and os.getpid() == pid:
+                        reading = counters.stop()
         finally:
             if os.getpid() == pid:
                 with _sigint_ignored():
                     profile = sampler.stop()
     if profile is None:
         return None, outcome
-    return drop_threads(trim_runner_frames(profile), set()), outcome
+    profile = drop_threads(trim_runner_frames(profile), trackers.own_threads)
+    trackers.attach(profile)
+    if reading is not None:
+        from aether_perf.diagnose.sources import COUNTERS_KEY
+
+        profile.meta.extra[COUNTERS_KEY] = reading.to_dict()
+    return profile, outcome
+
+
+def _start_counters(counters: Counters | None, evidence: Evidence) -> bool:
+    if counters is None:
+        return False
+    try:
+        counters.start()
+    except Exception as exc:
+        evidence.extra.setdefault(NOTES_KEY, []).append(f"counters not recorded: {exc}")
+        return False
+    return True
 
 
 def _track_once(target: Target, mode: str, rate: int) -> tuple[HeapSnapshot | None, Outcome]:
