@@ -67,19 +67,24 @@ def _signal_number() -> int:
     return number
 
 
-def _thread_names(tids: set[int]) -> dict[int, str]:
-    """Python thread names where the thread is still known to threading, else the OS name."""
+def _thread_names(tids: set[int]) -> tuple[dict[int, str], dict[int, str]]:
+    """(Python thread names of the threads threading knows, OS names of the others). A thread is
+    sampled as soon as it exists, but threading sets its native_id a moment later (in
+    _bootstrap_inner): until then only the OS name ("python3") is known, so that one is kept
+    provisional and looked up again at the next drain."""
     by_native = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
-    names = {}
+    known: dict[int, str] = {}
+    provisional: dict[int, str] = {}
     for tid in tids:
         name = by_native.get(tid)
-        if name is None:
-            try:
-                name = Path(f"/proc/self/task/{tid}/comm").read_text().strip() or f"Thread {tid}"
-            except OSError:
-                name = f"Thread {tid}"
-        names[tid] = name
-    return names
+        if name is not None:
+            known[tid] = name
+            continue
+        try:
+            provisional[tid] = Path(f"/proc/self/task/{tid}/comm").read_text().strip() or f"Thread {tid}"
+        except OSError:
+            provisional[tid] = f"Thread {tid}"
+    return known, provisional
 
 
 class Sampler:
@@ -149,7 +154,8 @@ class Sampler:
         self._stop_requested = threading.Event()
         self._drain_lock = threading.Lock()
         self._drain_done = threading.Event()
-        self._names: dict[int, str] = {}
+        self._names: dict[int, str] = {}  # Python thread names: final
+        self._os_names: dict[int, str] = {}  # OS names of threads threading did not know (yet)
         self._drain_tid = 0
 
     # -- state ---------------------------------------------------------------------------------
@@ -218,6 +224,7 @@ class Sampler:
             self._running = True
             self.profile = None
             self._names = {}
+            self._os_names = {}
             _active = self
         return self
 
@@ -298,7 +305,11 @@ class Sampler:
     def _name_new_threads(self, session: _core.Session) -> None:
         unnamed = session.thread_ids() - self._names.keys()
         if unnamed:
-            self._names.update(_thread_names(unnamed))
+            known, provisional = _thread_names(unnamed)
+            self._names.update(known)
+            for tid in known:
+                self._os_names.pop(tid, None)
+            self._os_names.update(provisional)
 
     # -- building the Profile ------------------------------------------------------------------
 
@@ -339,7 +350,7 @@ class Sampler:
             weight_ns[keep],
             flags[keep],
         )
-        names = dict(self._names)
+        names = {**self._os_names, **self._names}
         main = threading.main_thread().native_id
         if main is not None and main in names:
             names[main] = threading.main_thread().name

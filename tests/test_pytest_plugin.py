@@ -163,4 +163,4 @@ def test_registered_through_the_pytest11_entry_point() -> None:
         return  # the source tree, not installed: the declaration above is what install uses
     points = {ep.name: ep.value for ep in dist.entry_points if ep.group == "pytest11"}
     if points:  # an installation older than the entry point has none
-        assert points == {PLUGIN: PLUGIN}
+        assert points[PLUGIN] == PLUGIN
