@@ -102,7 +102,8 @@ def test_excluded_threads_are_left_out_of_threads_and_process_counts() -> None:
 
 
 def test_a_pinned_thread_migrates_at_most_once() -> None:
-    """Pinned to one CPU, a spinning thread can move only when it is pinned."""
+    """Pinned to one CPU, a spinning thread can move only when it is placed at creation (the
+    kernel may start a new thread on another CPU than its parent's: counted) and when pinned."""
     cpu = sorted(os.sched_getaffinity(0))[-1]
     spun, done = threading.Event(), threading.Event()
 
@@ -120,7 +121,7 @@ def test_a_pinned_thread_migrates_at_most_once() -> None:
     t.join()
     assert monitor.report is not None
     [p] = [t for t in monitor.report.threads if t.name == "pinned"]
-    assert p.migrations <= 1 and p.migrations_exact
+    assert p.migrations <= 2 and p.migrations_exact
     assert p.cpu_ns >= 0.1e9
 
 
