@@ -193,24 +193,7 @@ def build_parser() -> ArgumentParser:
 
 
 def _split(argv: list[str]) -> SplitArgv:
-    """split_argv, with this verb's value options joined first (`--format json` -> `--format=json`)."""
-    joined: list[str] = []
-    i = 0
-    while i < len(argv):
-        token = argv[i]
-        if token == "--" or token == "-m" or (token.startswith("-m") and not token.startswith("--")):
-            joined.extend(argv[i:])
-            break
-        if token in _VALUE_OPTIONS and i + 1 < len(argv):
-            joined.append(f"{token}={argv[i + 1]}")
-            i += 2
-            continue
-        if not token.startswith("-") or token == "-":
-            joined.extend(argv[i:])
-            break
-        joined.append(token)
-        i += 1
-    return split_argv(joined)
+    return split_argv(argv, _VALUE_OPTIONS)
 
 
 def _target(split: SplitArgv) -> Target | None:

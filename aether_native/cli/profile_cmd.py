@@ -18,7 +18,7 @@ import os
 import shlex
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple, TextIO
@@ -78,8 +78,13 @@ class SplitArgv:
     dashdash: bool = False  # `rest` came after `--` (a script, or the --target's arguments)
 
 
-def split_argv(argv: list[str]) -> SplitArgv:
-    """Split at the first `--`, `-m MODULE` or bare word; our options are the part before it."""
+def split_argv(argv: list[str], value_options: Collection[str] = ()) -> SplitArgv:
+    """Split at the first `--`, `-m MODULE` or bare word; our options are the part before it.
+
+    Each option of ``value_options`` (default: this verb's) is joined to its value (`--interval
+    -1ms` -> `--interval=-1ms`), so a value that looks like an option, `-m` or a word is never
+    taken for one: every verb that runs a program splits its command line here."""
+    value_options = value_options or _VALUE_OPTIONS
     split = SplitArgv()
     i = 0
     while i < len(argv):
@@ -94,7 +99,7 @@ def split_argv(argv: list[str]) -> SplitArgv:
             return _module(split, argv[i + 1 :])
         if token.startswith("-m") and not token.startswith("--"):
             return _module(split, [token[2:], *argv[i + 1 :]])
-        if token in _VALUE_OPTIONS:
+        if token in value_options:
             if i + 1 < len(argv):  # joined, so a value such as "-1ms" is not taken for an option
                 split.own.append(f"{token}={argv[i + 1]}")
             else:
