@@ -157,6 +157,46 @@ static void chain_previous(int signo, siginfo_t *info, void *ucontext)
  * overflowing (si_code POLL_HUP/POLL_IN, si_fd its fd; fcntl F_SETSIG/F_SETOWN_EX in counters.c),
  * not from the sampler thread. Sample the stack with the event period as the weight, then re-arm
  * the event for one more overflow (PERF_EVENT_IOC_REFRESH: an ioctl, async-signal-safe). */
+/* Record this thread's Python stack as one sample: count the frames, reserve a ring record of
+ * that size and walk straight into it (no stack buffer, no copy), then commit it. Runs under the
+ * caller's fault guard (fault_recovery set): *rec is published before the walk that may fault, so
+ * the caller's recovery path can commit a reserved record as padding; the guard is cleared here
+ * once the walks are done. Returns 0, or -1 when the ring was full (nothing recorded; the caller
+ * decides what happens to the weight). */
+static int record_stack(ae_slot_t *slot, int32_t self, uint64_t when, uint64_t weight, uint8_t flags,
+                        ae_record_t *volatile *rec)
+{
+    int depth = 0, truncated = 0;
+    PyThreadState *tstate = ae_this_thread_state();
+    if (tstate != NULL && !ae_interpreter_finalizing()) {
+        depth = ae_frames_walk(tstate, NULL, ae_state.max_depth, &truncated);
+        if (ae_holds_gil(tstate))
+            flags |= AE_FLAG_HOLDS_GIL;
+    } else {
+        tstate = NULL;
+        atomic_fetch_add_explicit(&ae_state.no_thread_state, 1, memory_order_relaxed);
+    }
+    if (truncated)
+        flags |= AE_FLAG_TRUNCATED;
+    ae_record_t *r = ae_ring_reserve(&ae_state.ring, ae_record_bytes((uint32_t)depth));
+    *rec = r;
+    if (r == NULL) {
+        fault_recovery = NULL;
+        return -1;
+    }
+    if (tstate != NULL)
+        depth = ae_frames_walk(tstate, r->frames, depth, &truncated);
+    fault_recovery = NULL;
+    r->time_ns = when;
+    r->weight_ns = weight;
+    r->tid = self;
+    r->depth = (uint16_t)depth;
+    r->flags = flags;
+    ae_ring_commit(&ae_state.ring, r, AE_REC_SAMPLE);
+    atomic_store_explicit(&slot->has_stack, 1, memory_order_release);
+    return 0;
+}
+
 static void trigger_sample(const siginfo_t *info)
 {
     atomic_fetch_add_explicit(&ae_state.in_flight, 1, memory_order_acq_rel);
@@ -186,32 +226,8 @@ static void trigger_sample(const siginfo_t *info)
     ae_record_t *volatile rec = NULL;
     if (sigsetjmp(recovery, 0) == 0) {
         fault_recovery = &recovery;
-        int depth = 0, truncated = 0;
-        PyThreadState *tstate = ae_this_thread_state();
-        if (tstate != NULL && !ae_interpreter_finalizing()) {
-            depth = ae_frames_walk(tstate, NULL, ae_state.max_depth, &truncated);
-            if (ae_holds_gil(tstate))
-                flags |= AE_FLAG_HOLDS_GIL;
-        } else {
-            tstate = NULL;
-            atomic_fetch_add_explicit(&ae_state.no_thread_state, 1, memory_order_relaxed);
-        }
-        if (truncated)
-            flags |= AE_FLAG_TRUNCATED;
-        rec = ae_ring_reserve(&ae_state.ring, ae_record_bytes((uint32_t)depth));
-        if (rec != NULL) {
-            if (tstate != NULL)
-                depth = ae_frames_walk(tstate, rec->frames, depth, &truncated);
-            fault_recovery = NULL;
-            rec->time_ns = entered_ns;
-            rec->weight_ns = ae_state.trigger_period; /* events, not ns, in this mode */
-            rec->tid = self;
-            rec->depth = (uint16_t)depth;
-            rec->flags = flags;
-            ae_ring_commit(&ae_state.ring, rec, AE_REC_SAMPLE);
-            atomic_store_explicit(&slot->has_stack, 1, memory_order_release);
-        } else {
-            fault_recovery = NULL;
+        /* weight: events, not ns, in this mode */
+        if (record_stack(slot, self, entered_ns, ae_state.trigger_period, flags, &rec) != 0) {
             atomic_fetch_add_explicit(&ae_state.lost_weight_ns, ae_state.trigger_period, memory_order_relaxed);
         }
     } else {
@@ -297,34 +313,7 @@ void ae_signal_handler(int signo, siginfo_t *info, void *ucontext)
             atomic_store_explicit(&slot->blocked_pc, 0, memory_order_relaxed);
             atomic_store_explicit(&slot->blocked_arg, 0, memory_order_relaxed);
         }
-        int depth = 0;
-        int truncated = 0;
-        PyThreadState *tstate = ae_this_thread_state();
-        if (tstate != NULL && !ae_interpreter_finalizing()) {
-            /* Count, then walk straight into the reserved record: no stack buffer, no copy. */
-            depth = ae_frames_walk(tstate, NULL, ae_state.max_depth, &truncated);
-            if (ae_holds_gil(tstate))
-                flags |= AE_FLAG_HOLDS_GIL;
-        } else {
-            tstate = NULL;
-            atomic_fetch_add_explicit(&ae_state.no_thread_state, 1, memory_order_relaxed);
-        }
-        if (truncated)
-            flags |= AE_FLAG_TRUNCATED;
-        rec = ae_ring_reserve(&ae_state.ring, ae_record_bytes((uint32_t)depth));
-        if (rec != NULL) {
-            if (tstate != NULL)
-                depth = ae_frames_walk(tstate, rec->frames, depth, &truncated);
-            fault_recovery = NULL;
-            rec->time_ns = entered_ns;
-            rec->weight_ns = weight;
-            rec->tid = self;
-            rec->depth = (uint16_t)depth;
-            rec->flags = flags;
-            ae_ring_commit(&ae_state.ring, rec, AE_REC_SAMPLE);
-            atomic_store_explicit(&slot->has_stack, 1, memory_order_release);
-        } else {
-            fault_recovery = NULL;
+        if (record_stack(slot, self, entered_ns, weight, flags, &rec) != 0) {
             atomic_fetch_add_explicit(&ae_state.lost_weight_ns, weight, memory_order_relaxed);
         }
     } else {
