@@ -8,26 +8,13 @@ a regression); two older saved runs (9us, 8.5us) make the history.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aether_perf.bench.comparison import compare
 from aether_perf.bench.report_html import render_html
 from aether_perf.bench.results import BenchmarkResult, Identity, ProcessRun, Suite
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-]
 EVIL = "</svg></script><script>window.pwned=1</script><!--&amp;"
 IDENTITY = Identity(
     "vm/CPU/2cpu", "vm", "CPU", 2, "Linux", "CPython", "3.12.1", "/usr/bin/python3", "abc123", "main", False
@@ -64,25 +51,6 @@ def test_page_content_without_a_browser() -> None:
     assert "<script" not in page.replace("&lt;script", "")
     assert "x1.250" in page  # 10us against 8us
     assert page.count('<td class="bad">regression</td>') == 2
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    message = ""
-    if importlib.util.find_spec("playwright") is None:
-        message = "the playwright package is missing (pip install playwright)"
-    elif shutil.which(CHROMIUM) is None:
-        message = f"{CHROMIUM} is missing (apt-get install -y chromium)"
-    if message:
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 def test_renders_in_chromium_offline(browser: Any, tmp_path: Path) -> None:

@@ -3,11 +3,8 @@ shown in the HTML report beside the flamegraph."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -113,7 +110,7 @@ def test_perf_report_text_prints_the_findings(recorded: Recorded) -> None:
 
 
 def test_html_report_shows_the_tables_beside_the_flamegraph(
-    recorded: tuple[Path, subprocess.CompletedProcess[str]],
+    recorded: tuple[Path, subprocess.CompletedProcess[str]], browser: Any
 ) -> None:
     out, _ = recorded
     html = out.with_suffix(".html")
@@ -127,30 +124,21 @@ def test_html_report_shows_the_tables_beside_the_flamegraph(
     assert titles[0].startswith("Locks") and any(t.startswith("Thread scheduling") for t in titles)
     assert any(t.startswith("I/O") for t in titles) and any(t.startswith("GIL") for t in titles)
     assert "locks.contended" in {f["rule"] for f in analyses["findings"]}
-    _check_in_browser(html)
+    _check_in_browser(browser, html)
 
 
-def _check_in_browser(html: Path) -> None:
-    chromium = "/usr/bin/chromium"
-    if importlib.util.find_spec("playwright") is None or shutil.which(chromium) is None:
-        if os.environ.get("CI"):
-            pytest.fail("playwright and chromium are needed for the HTML check")
-        return
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox"])
-        page: Any = browser.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(html.resolve().as_uri())
-        page.wait_for_selector("body[data-ready]", timeout=60_000)
-        assert page.locator("#analyses").is_visible()
-        text = str(page.text_content("#analyses"))
-        assert "locks.contended" in text and "Thread scheduling" in text
-        assert page.locator("#analyses table").count() == 4
-        assert errors == []
-        browser.close()
+def _check_in_browser(browser: Any, html: Path) -> None:
+    page: Any = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(html.resolve().as_uri())
+    page.wait_for_selector("body[data-ready]", timeout=60_000)
+    assert page.locator("#analyses").is_visible()
+    text = str(page.text_content("#analyses"))
+    assert "locks.contended" in text and "Thread scheduling" in text
+    assert page.locator("#analyses table").count() == 4
+    assert errors == []
+    page.close()
 
 
 def test_profiles_without_the_data_print_as_before_and_bad_data_is_one_line(tmp_path: Path) -> None:

@@ -9,12 +9,9 @@ it measures: an idle tracked run stays within a few hundred bytes of where it st
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import shutil
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +29,7 @@ from aether_native.memory import AllocationTracker
 MIB = 1 << 20
 BIG = 100 * MIB
 HOLD_S = 0.5
-CHROMIUM = "/usr/bin/chromium"
 Run = tuple[AllocationTracker, dict[str, int], int]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 
 
 def hold_100mib(marks: dict[str, int]) -> None:
@@ -155,25 +150,6 @@ def test_text_report_shows_the_peaks(run: Run) -> None:
 
 
 # ---------------------------------------------------------------- in a real browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    message = ""
-    if importlib.util.find_spec("playwright") is None:
-        message = "the playwright package is missing (pip install playwright)"
-    elif shutil.which(CHROMIUM) is None:
-        message = f"{CHROMIUM} is missing (apt-get install -y chromium)"
-    if message:
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 def test_html_chart_renders_the_rise_in_chromium(run: Run, browser: Any, tmp_path: Path) -> None:

@@ -9,12 +9,10 @@ samples in the first half. All threads: a 60%, b 30%, c>d 10%; the first half is
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,16 +27,6 @@ from aether_perf.report.html import write_html
 MS = 1_000_000
 MAIN_TID, WORKER_TID = 4242, 17
 ORIGIN = 10**12  # the profile's CLOCK_MONOTONIC start
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 EVIL = "</script><script>window.pwned=1</script><!--&amp;"
 
 
@@ -263,26 +251,6 @@ def test_million_samples_small_and_fast(big_report: tuple[Path, float, Profile])
 
 
 # ---------------------------------------------------------------- in a real browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    # Skipped on a developer machine without the browser; under CI (CI set) a missing one fails.
-    message = ""
-    if importlib.util.find_spec("playwright") is None:
-        message = "the playwright package is missing (pip install playwright)"
-    elif shutil.which(CHROMIUM) is None:
-        message = f"{CHROMIUM} is missing (apt-get install -y chromium)"
-    if message:
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 class Page:

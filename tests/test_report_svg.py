@@ -3,13 +3,10 @@ tooltips with the numbers, deterministic warm colours, nothing external; click-z
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import os
 import re
-import shutil
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +17,6 @@ from aether_perf.report.svg import FRAME_HEIGHT, PADDING, frame_colour, write_sv
 MS = 1_000_000
 MAIN_TID, WORKER_TID = 4242, 17
 SVG = "{http://www.w3.org/2000/svg}"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def known_profile(d_name: str = "d", extra: tuple[str, int] | None = None) -> Profile:
@@ -189,22 +176,6 @@ def test_empty_profile() -> None:
     document = render(empty)
     assert frames_of(document) == {}
     assert "no samples" in document
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    # Skipped on a developer machine without the browser; under CI (CI set) a missing one fails.
-    if importlib.util.find_spec("playwright") is None or shutil.which(CHROMIUM) is None:
-        message = "playwright (pip) or /usr/bin/chromium (apt-get install -y chromium) is missing"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 def test_click_zoom_in_browser(browser: Any, tmp_path: Path) -> None:
