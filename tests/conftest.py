@@ -30,10 +30,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """A headless Chromium driven by playwright, shared by the tests that render our HTML and SVG.
-    Skipped on a developer machine without it; under CI (CI set) a missing browser fails."""
+    """A headless Chromium driven by playwright, for the tests that render our HTML and SVG.
+    Skipped on a developer machine without it; under CI (CI set) a missing browser fails.
+    Module-scoped, not session-wide: playwright's sync API runs an event loop in this thread
+    while it is open, and later modules' asyncio.run() (monitor, load) refuse to start in one."""
     message = ""
     if importlib.util.find_spec("playwright") is None:
         message = "the playwright package is missing (pip install playwright)"
